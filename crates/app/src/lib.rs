@@ -1,0 +1,1 @@
+//! The callsync service (skeleton; filled by its issue).

@@ -1,0 +1,1 @@
+//! event-ingest (skeleton; filled by its issue).

@@ -1,0 +1,1 @@
+//! sf-adapter (skeleton; filled by its issue).

@@ -1,0 +1,1 @@
+//! sf-sim (skeleton; filled by its issue).

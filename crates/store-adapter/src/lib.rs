@@ -1,0 +1,1 @@
+//! store-adapter (skeleton; filled by its issue).
