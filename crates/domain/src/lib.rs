@@ -13,6 +13,7 @@ pub mod ids;
 pub mod model;
 pub mod phone;
 pub mod ports;
+pub mod rules;
 pub mod settings;
 
 pub use call::*;
