@@ -1,0 +1,1073 @@
+//! Turning stored call events into exactly one Salesforce activity per call (R20–R27,
+//! R30–R35, R6, C3).
+//!
+//! The worker (in `event-ingest`) claims queue items and hands them here in batches;
+//! [`CallLogger::process`] decides each item with the pure rules, talks to Salesforce and the
+//! store through the ports, and returns what should happen to each item (done, retry, hold,
+//! dead-letter). Task inserts of one batch and tenant go to Salesforce in one request.
+//!
+//! Exactly once (R25): a call's Task id is stored against the call; an item that is retried
+//! (it may have created the Task before a crash) first asks Salesforce for a Task with its
+//! `CallObject`. Events of one call, and unknown numbers (R34), are serialized with leases.
+
+use crate::ports::*;
+use crate::rules::budget::{Priority, Spend, may_spend};
+use crate::rules::create::{CreationPlan, plan_creation};
+use crate::rules::explain::explain;
+use crate::rules::folding::{TaskAction, fold, merge_call};
+use crate::rules::notify::should_process;
+use crate::rules::owner::resolve_owner;
+use crate::rules::routing::{LocalRoute, SearchRoute, route_after_search, route_local};
+use crate::rules::task::{TaskContext, compose_task, description, patch_task};
+use crate::rules::transcript::{
+    DESCRIPTION_LIMIT, continuation_call_object, continuation_subject, render_lines,
+    split_descriptions,
+};
+use crate::{
+    CallEvent, CustomerFields, ErrorClass, EventKind, IntegrationSettings, OrgProblem, PhoneNumber,
+    SalesforceId, SalesforceRecordRef, SfError, SfLink, SfObject, SfUser, StoreError, TenantId,
+};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The ports the call logger uses.
+#[derive(Clone)]
+pub struct CallLoggingPorts {
+    pub sf_read: Arc<dyn SalesforceReader>,
+    pub sf_write: Arc<dyn SalesforceWriter>,
+    pub usage: Arc<dyn ApiUsageView>,
+    pub customers: Arc<dyn CustomerStore>,
+    pub events: Arc<dyn EventLog>,
+    pub tasks: Arc<dyn CallTaskStore>,
+    pub directory: Arc<dyn DirectoryStore>,
+    pub settings: Arc<dyn SettingsStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub locks: Arc<dyn Locks>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Named points where tests make the step "crash" (nothing after the point is recorded and
+/// the item keeps its lease, as if the process died there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailPoint {
+    /// The item is claimed, nothing has been sent.
+    AfterClaim,
+    /// Salesforce accepted the write; callsync has not recorded it.
+    AfterSalesforceCall,
+    /// Everything is recorded except the queue item's completion.
+    BeforeCommit,
+}
+
+/// Test hook; production uses [`NoFailPoints`].
+pub trait FailPoints: Send + Sync {
+    /// `true` to crash at this point for this item.
+    fn crash(&self, point: FailPoint, item: &WorkItem) -> bool;
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFailPoints;
+impl FailPoints for NoFailPoints {
+    fn crash(&self, _: FailPoint, _: &WorkItem) -> bool {
+        false
+    }
+}
+
+/// What should happen to a claimed item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemResult {
+    /// Finished: record the outcome and complete the item.
+    Done(EventOutcome),
+    /// Try again later.
+    RetryAt(DateTime<Utc>, Failure),
+    /// Hold until the cause is fixed (reconnect).
+    Hold(HoldReason, Failure),
+    /// Dead-letter with the cause (admin can retry, R40).
+    Dead(Failure),
+    /// A fail point fired: leave the item as a crashed worker would.
+    Crashed(FailPoint),
+}
+
+#[derive(Debug, Clone)]
+pub struct CallLoggingOptions {
+    /// Lease on per-call and per-number locks.
+    pub lock_ttl: Duration,
+    /// Transient failures before an item is dead-lettered (admins can still retry it).
+    pub max_transient_attempts: u32,
+    /// How often a transcription waits for its call's Task before writing one itself.
+    pub max_transcript_waits: u32,
+    /// Name of this worker, for leases.
+    pub holder: String,
+}
+
+impl Default for CallLoggingOptions {
+    fn default() -> Self {
+        Self {
+            lock_ttl: Duration::from_secs(60),
+            max_transient_attempts: 20,
+            max_transcript_waits: 8,
+            holder: "worker".to_owned(),
+        }
+    }
+}
+
+/// A Task waiting to go out in the batch insert.
+struct PendingCreate {
+    index: usize,
+    draft: TaskDraft,
+    continuations: Vec<TaskDraft>,
+    event_id: i64,
+    /// The per-call lease, released once the create is recorded.
+    call_key: String,
+}
+
+/// Per-tenant context loaded once per batch.
+struct TenantCtx {
+    settings: IntegrationSettings,
+    connecting_user: SalesforceId,
+    users: Vec<SfUser>,
+}
+
+pub struct CallLogger {
+    ports: CallLoggingPorts,
+    options: CallLoggingOptions,
+    fail: Arc<dyn FailPoints>,
+}
+
+fn store_failure(e: &StoreError) -> Failure {
+    Failure {
+        class: ErrorClass::Transient,
+        code: "STORE".to_owned(),
+        message_en: format!("callsync's database was unavailable ({e}); retrying."),
+        message_ja: format!(
+            "callsyncのデータベースが一時的に利用できませんでした（{e}）。再試行します。"
+        ),
+        fix_en: None,
+        fix_ja: None,
+    }
+}
+
+fn waiting(en: &str, ja: &str) -> Failure {
+    Failure {
+        class: ErrorClass::Transient,
+        code: "WAITING".to_owned(),
+        message_en: en.to_owned(),
+        message_ja: ja.to_owned(),
+        fix_en: None,
+        fix_ja: None,
+    }
+}
+
+/// Exponential backoff with a deterministic per-item jitter (spreads retries of a burst
+/// without a random source in the core): 2 s · 2^attempts, capped at 1 h, plus up to 1 s.
+pub fn backoff(item_id: i64, attempts: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    let base_ms: i64 = 2_000i64
+        .saturating_mul(1i64 << attempts.min(11))
+        .min(3_600_000);
+    let jitter = (item_id
+        .wrapping_mul(2_654_435_761)
+        .wrapping_add(i64::from(attempts)))
+    .rem_euclid(1_000);
+    now + ChronoDuration::milliseconds(base_ms + jitter)
+}
+
+type Flow<T> = Result<T, ItemResult>;
+
+impl CallLogger {
+    pub fn new(
+        ports: CallLoggingPorts,
+        options: CallLoggingOptions,
+        fail: Arc<dyn FailPoints>,
+    ) -> Self {
+        Self {
+            ports,
+            options,
+            fail,
+        }
+    }
+
+    fn on_sf_error(&self, e: &SfError, item: &WorkItem) -> ItemResult {
+        let failure = explain(e);
+        let now = self.ports.clock.now();
+        match e.class() {
+            ErrorClass::Transient if item.attempts + 1 >= self.options.max_transient_attempts => {
+                ItemResult::Dead(failure)
+            }
+            ErrorClass::Transient => {
+                ItemResult::RetryAt(backoff(item.id, item.attempts, now), failure)
+            }
+            // C3: Salesforce refused; wait for the rolling allowance (5 min, growing to 1 h).
+            ErrorClass::Throttled => ItemResult::RetryAt(
+                now + ChronoDuration::minutes(
+                    5i64.saturating_mul(1 << item.attempts.min(4)).min(60),
+                ),
+                failure,
+            ),
+            ErrorClass::NeedsReconnect => ItemResult::Hold(HoldReason::NeedsReconnect, failure),
+            ErrorClass::OrgConfig | ErrorClass::BadData => ItemResult::Dead(failure),
+        }
+    }
+
+    fn on_store_error(&self, e: &StoreError, item: &WorkItem) -> ItemResult {
+        ItemResult::RetryAt(
+            backoff(item.id, item.attempts, self.ports.clock.now()),
+            store_failure(e),
+        )
+    }
+
+    /// Processes a batch of claimed items and returns each with its result, in input order.
+    pub async fn process(&self, items: &[WorkItem]) -> Vec<ItemResult> {
+        let mut results: Vec<Option<ItemResult>> = vec![None; items.len()];
+        let mut by_tenant: BTreeMap<TenantId, Vec<usize>> = BTreeMap::new();
+        for (i, item) in items.iter().enumerate() {
+            if self.fail.crash(FailPoint::AfterClaim, item) {
+                results[i] = Some(ItemResult::Crashed(FailPoint::AfterClaim));
+                continue;
+            }
+            by_tenant.entry(item.tenant.clone()).or_default().push(i);
+        }
+        for (tenant, indices) in by_tenant {
+            self.process_tenant(&tenant, items, &indices, &mut results)
+                .await;
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    ItemResult::RetryAt(
+                        self.ports.clock.now(),
+                        waiting(
+                            "not processed in this batch",
+                            "このバッチでは処理されませんでした",
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    async fn tenant_ctx(&self, t: &TenantId) -> Result<Option<TenantCtx>, ItemResultFactory> {
+        let settings = self
+            .ports
+            .settings
+            .settings(t)
+            .await
+            .map_err(ItemResultFactory::Store)?
+            .unwrap_or_default();
+        let Some(creds) = self
+            .ports
+            .credentials
+            .load(t)
+            .await
+            .map_err(ItemResultFactory::Store)?
+        else {
+            return Ok(None);
+        };
+        let mut users = self
+            .ports
+            .directory
+            .users(t)
+            .await
+            .map_err(ItemResultFactory::Store)?;
+        if users.is_empty() {
+            // First calls before the first sync: load the directory once (R23); the sync
+            // refreshes it afterwards.
+            users = self
+                .ports
+                .sf_read
+                .active_users(t)
+                .await
+                .map_err(ItemResultFactory::Sf)?;
+            self.ports
+                .directory
+                .save_users(t, &users)
+                .await
+                .map_err(ItemResultFactory::Store)?;
+        }
+        Ok(Some(TenantCtx {
+            settings,
+            connecting_user: creds.user.user_id,
+            users,
+        }))
+    }
+
+    async fn process_tenant(
+        &self,
+        t: &TenantId,
+        items: &[WorkItem],
+        indices: &[usize],
+        results: &mut [Option<ItemResult>],
+    ) {
+        let ctx = match self.tenant_ctx(t).await {
+            Ok(Some(ctx)) => ctx,
+            Ok(None) => {
+                let f = explain(&SfError::NeedsReconnect {
+                    code: "NOT_CONNECTED".into(),
+                    cause: "the tenant has no Salesforce connection".into(),
+                });
+                for &i in indices {
+                    results[i] = Some(ItemResult::Hold(HoldReason::NeedsReconnect, f.clone()));
+                }
+                return;
+            }
+            Err(factory) => {
+                for &i in indices {
+                    results[i] = Some(factory.result(self, &items[i]));
+                }
+                return;
+            }
+        };
+
+        let mut pending: Vec<PendingCreate> = Vec::new();
+        let mut calls_seen: HashSet<String> = HashSet::new();
+        for &i in indices {
+            let item = &items[i];
+            let WorkKind::CallEvent {
+                event_id, call_id, ..
+            } = &item.kind;
+            // One call's events are decided one at a time, in order: a second event of the
+            // same call in this batch waits for the next round (R25).
+            if !calls_seen.insert(call_id.as_str().to_owned()) {
+                results[i] = Some(ItemResult::RetryAt(
+                    self.ports.clock.now(),
+                    waiting(
+                        "another event of this call is in progress",
+                        "同じ通話の別イベントを処理中です",
+                    ),
+                ));
+                continue;
+            }
+            match self.decide(t, &ctx, item, *event_id).await {
+                Ok(Decided::Finished(r)) => results[i] = Some(r),
+                Ok(Decided::Create {
+                    draft,
+                    continuations,
+                }) => pending.push(PendingCreate {
+                    index: i,
+                    draft,
+                    continuations,
+                    event_id: *event_id,
+                    call_key: call_key(call_id.as_str()),
+                }),
+                Err(r) => results[i] = Some(r),
+            }
+        }
+        if pending.is_empty() {
+            return;
+        }
+        // C3: activities are the last to defer.
+        let usage = self.ports.usage.usage(t);
+        let ours = self.ports.usage.requests_sent(t);
+        if may_spend(
+            Priority::Activity,
+            usage,
+            ours,
+            ctx.settings.api_budget_percent,
+        ) == Spend::Defer
+        {
+            let f = explain(&SfError::Throttled {
+                code: "CALLSYNC_BUDGET".into(),
+                cause: format!(
+                    "callsync's share ({}%) of the daily allowance is used",
+                    ctx.settings.api_budget_percent
+                ),
+            });
+            let at = self.ports.clock.now() + ChronoDuration::minutes(15);
+            for p in &pending {
+                results[p.index] = Some(ItemResult::RetryAt(at, f.clone()));
+            }
+        } else {
+            let keys: Vec<String> = pending.iter().map(|p| p.call_key.clone()).collect();
+            self.create_batch(t, items, pending, results).await;
+            for key in keys {
+                let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
+            }
+            return;
+        }
+        for p in pending {
+            let _ = self
+                .ports
+                .locks
+                .unlock(t, &p.call_key, &self.options.holder)
+                .await;
+        }
+    }
+
+    async fn create_batch(
+        &self,
+        t: &TenantId,
+        items: &[WorkItem],
+        pending: Vec<PendingCreate>,
+        results: &mut [Option<ItemResult>],
+    ) {
+        let drafts: Vec<TaskDraft> = pending.iter().map(|p| p.draft.clone()).collect();
+        let created = match self.ports.sf_write.create_tasks(t, &drafts).await {
+            Ok(r) => r,
+            Err(e) => {
+                for p in &pending {
+                    results[p.index] = Some(self.on_sf_error(&e, &items[p.index]));
+                }
+                return;
+            }
+        };
+        for (p, outcome) in pending.into_iter().zip(created) {
+            let item = &items[p.index];
+            let r = match outcome {
+                Ok(task_id) => {
+                    if self.fail.crash(FailPoint::AfterSalesforceCall, item) {
+                        results[p.index] =
+                            Some(ItemResult::Crashed(FailPoint::AfterSalesforceCall));
+                        continue;
+                    }
+                    self.record_created(t, item, p.event_id, &p.draft, task_id, p.continuations)
+                        .await
+                }
+                Err(e) => self.on_sf_error(&e, item),
+            };
+            results[p.index] = Some(r);
+        }
+    }
+
+    async fn record_created(
+        &self,
+        t: &TenantId,
+        item: &WorkItem,
+        event_id: i64,
+        draft: &TaskDraft,
+        task_id: SalesforceId,
+        continuations: Vec<TaskDraft>,
+    ) -> ItemResult {
+        let WorkKind::CallEvent { call_id, .. } = &item.kind;
+        let mut call_task = CallTask {
+            call_id: call_id.clone(),
+            task_id: task_id.clone(),
+            who: draft.who.clone(),
+            owner: draft.owner.clone(),
+            description: draft.description.clone(),
+            continuation_task_ids: vec![],
+        };
+        // Record the main Task first: if continuations fail, a retry updates instead of
+        // creating the call's Task again.
+        if let Err(e) = self.ports.tasks.save_call_task(t, &call_task).await {
+            return self.on_store_error(&e, item);
+        }
+        if !continuations.is_empty() {
+            match self.ports.sf_write.create_tasks(t, &continuations).await {
+                Ok(results) => {
+                    for r in results {
+                        match r {
+                            Ok(id) => call_task.continuation_task_ids.push(id),
+                            Err(e) => return self.on_sf_error(&e, item),
+                        }
+                    }
+                }
+                Err(e) => return self.on_sf_error(&e, item),
+            }
+            if let Err(e) = self.ports.tasks.save_call_task(t, &call_task).await {
+                return self.on_store_error(&e, item);
+            }
+        }
+        let outcome = EventOutcome::TaskCreated {
+            task_id,
+            who: draft.who.clone(),
+        };
+        if let Err(e) = self.ports.events.set_outcome(t, event_id, &outcome).await {
+            return self.on_store_error(&e, item);
+        }
+        if self.fail.crash(FailPoint::BeforeCommit, item) {
+            return ItemResult::Crashed(FailPoint::BeforeCommit);
+        }
+        ItemResult::Done(outcome)
+    }
+
+    async fn finish(
+        &self,
+        t: &TenantId,
+        item: &WorkItem,
+        event_id: i64,
+        o: EventOutcome,
+    ) -> Flow<Decided> {
+        self.ports
+            .events
+            .set_outcome(t, event_id, &o)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if self.fail.crash(FailPoint::BeforeCommit, item) {
+            return Ok(Decided::Finished(ItemResult::Crashed(
+                FailPoint::BeforeCommit,
+            )));
+        }
+        Ok(Decided::Finished(ItemResult::Done(o)))
+    }
+
+    /// Decides one item: finished (skipped, updated) or a Task to create in the batch.
+    async fn decide(
+        &self,
+        t: &TenantId,
+        ctx: &TenantCtx,
+        item: &WorkItem,
+        event_id: i64,
+    ) -> Flow<Decided> {
+        let s = &ctx.settings;
+        let stored = self
+            .ports
+            .events
+            .event(t, event_id)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?
+            .ok_or_else(|| {
+                ItemResult::Dead(Failure {
+                    class: ErrorClass::BadData,
+                    code: "EVENT_MISSING".into(),
+                    message_en: format!("stored event {event_id} is missing"),
+                    message_ja: format!("保存済みイベント {event_id} が見つかりません"),
+                    fix_en: None,
+                    fix_ja: None,
+                })
+            })?;
+        let event = &stored.event;
+        if let Err(reason) = should_process(event.kind, s) {
+            return self
+                .finish(t, item, event_id, EventOutcome::Skipped { reason })
+                .await;
+        }
+        // R27: no number, no customer, no activity.
+        let Some(number) = event.party.number().cloned() else {
+            return self
+                .finish(
+                    t,
+                    item,
+                    event_id,
+                    EventOutcome::Skipped {
+                        reason: SkipReason::NoNumber,
+                    },
+                )
+                .await;
+        };
+        // One call at a time across workers and processes (R25).
+        let call_key = call_key(event.call_id.as_str());
+        let locked = self
+            .ports
+            .locks
+            .try_lock(
+                t,
+                &call_key,
+                &self.options.holder,
+                self.options.lock_ttl,
+                self.ports.clock.now(),
+            )
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if !locked {
+            return Err(ItemResult::RetryAt(
+                self.ports.clock.now() + ChronoDuration::seconds(2),
+                waiting(
+                    "another worker is writing this call",
+                    "別のワーカーがこの通話を処理中です",
+                ),
+            ));
+        }
+        let result = self
+            .decide_locked(t, ctx, item, event_id, &stored, number)
+            .await;
+        // The call lock is released once the decision is recorded; a pending create keeps
+        // the lease until it expires, which outlives the batch insert.
+        if matches!(result, Ok(Decided::Finished(_)) | Err(_)) {
+            let _ = self
+                .ports
+                .locks
+                .unlock(t, &call_key, &self.options.holder)
+                .await;
+        }
+        result
+    }
+
+    async fn decide_locked(
+        &self,
+        t: &TenantId,
+        ctx: &TenantCtx,
+        item: &WorkItem,
+        event_id: i64,
+        stored: &StoredEvent,
+        number: PhoneNumber,
+    ) -> Flow<Decided> {
+        let s = &ctx.settings;
+        let event = &stored.event;
+        let existing = self
+            .ports
+            .tasks
+            .call_task(t, &event.call_id)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        let all = self
+            .ports
+            .events
+            .call_events(t, &event.call_id)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        let events: Vec<CallEvent> = all.iter().map(|e| e.event.clone()).collect();
+        let merged = merge_call(&events).unwrap_or_else(|| event.clone());
+        let notify_pending = events.iter().any(|e| {
+            e.kind != EventKind::TranscriptionCompleted && should_process(e.kind, s).is_ok()
+        });
+        let action = match fold(event.kind, existing.as_ref(), notify_pending) {
+            TaskAction::WaitForTask if item.attempts >= self.options.max_transcript_waits => {
+                TaskAction::Create
+            }
+            other => other,
+        };
+        let base = description(&merged, s.language, s.tz());
+        let with_transcript = s.write_transcription && merged.transcript.is_some();
+        let parts = match (&merged.transcript, with_transcript) {
+            (Some(tr), true) => split_descriptions(
+                &base,
+                &render_lines(tr, s.language),
+                s.language,
+                DESCRIPTION_LIMIT,
+            ),
+            _ => vec![base],
+        };
+        match action {
+            TaskAction::WaitForTask => Err(ItemResult::RetryAt(
+                backoff(item.id, item.attempts, self.ports.clock.now()),
+                waiting(
+                    "the transcription waits for the call's activity to be written (R26)",
+                    "文字起こしは通話の活動履歴が書き出されるのを待っています",
+                ),
+            )),
+            TaskAction::Update | TaskAction::AttachTranscript => {
+                let Some(existing) = existing else {
+                    return Err(ItemResult::RetryAt(
+                        self.ports.clock.now(),
+                        waiting("task vanished", "タスクが見つかりません"),
+                    ));
+                };
+                self.update_existing(t, s, item, event_id, &merged, existing, parts)
+                    .await
+            }
+            TaskAction::Create => {
+                self.plan_create(t, ctx, item, event_id, stored, &merged, number, parts)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn update_existing(
+        &self,
+        t: &TenantId,
+        s: &IntegrationSettings,
+        item: &WorkItem,
+        event_id: i64,
+        merged: &CallEvent,
+        mut existing: CallTask,
+        parts: Vec<String>,
+    ) -> Flow<Decided> {
+        let lang = s.language;
+        let first = parts.first().cloned().unwrap_or_default();
+        let patch = patch_task(merged, lang, first.clone());
+        self.ports
+            .sf_write
+            .update_task(t, &existing.task_id, &patch)
+            .await
+            .map_err(|e| self.on_sf_error(&e, item))?;
+        if self.fail.crash(FailPoint::AfterSalesforceCall, item) {
+            return Ok(Decided::Finished(ItemResult::Crashed(
+                FailPoint::AfterSalesforceCall,
+            )));
+        }
+        existing.description = first;
+        // Continuation Tasks (R26): update those that exist, create the missing ones.
+        let total = parts.len();
+        let subject = patch.subject.clone().unwrap_or_default();
+        for (n, text) in parts.iter().enumerate().skip(1) {
+            let part = n + 1;
+            let subj = continuation_subject(&subject, part, total, lang);
+            match existing.continuation_task_ids.get(n - 1).cloned() {
+                Some(id) => {
+                    let p = TaskPatch {
+                        subject: Some(subj),
+                        description: Some(text.clone()),
+                        ..Default::default()
+                    };
+                    self.ports
+                        .sf_write
+                        .update_task(t, &id, &p)
+                        .await
+                        .map_err(|e| self.on_sf_error(&e, item))?;
+                }
+                None => {
+                    let call_object = continuation_call_object(existing.call_id.as_str(), part);
+                    let found = self
+                        .ports
+                        .sf_write
+                        .find_task_by_call_object(t, &call_object)
+                        .await
+                        .map_err(|e| self.on_sf_error(&e, item))?;
+                    let id = match found {
+                        Some(id) => id,
+                        None => {
+                            let draft = TaskDraft {
+                                who: existing.who.clone(),
+                                owner: existing.owner.clone(),
+                                subject: subj,
+                                description: text.clone(),
+                                call_type: crate::rules::task::direction(merged),
+                                duration_secs: None,
+                                call_object,
+                                disposition: crate::rules::task::outcome(merged)
+                                    .as_str()
+                                    .to_owned(),
+                                activity_date: crate::rules::task::activity_date(
+                                    merged,
+                                    s.tz(),
+                                    self.ports.clock.now(),
+                                ),
+                            };
+                            let mut r = self
+                                .ports
+                                .sf_write
+                                .create_tasks(t, std::slice::from_ref(&draft))
+                                .await
+                                .map_err(|e| self.on_sf_error(&e, item))?;
+                            match r.pop() {
+                                Some(Ok(id)) => id,
+                                Some(Err(e)) => return Err(self.on_sf_error(&e, item)),
+                                None => {
+                                    return Err(self.on_sf_error(
+                                        &SfError::transient("EMPTY", "no result"),
+                                        item,
+                                    ));
+                                }
+                            }
+                        }
+                    };
+                    existing.continuation_task_ids.push(id);
+                }
+            }
+        }
+        self.ports
+            .tasks
+            .save_call_task(t, &existing)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        self.finish(
+            t,
+            item,
+            event_id,
+            EventOutcome::TaskUpdated {
+                task_id: existing.task_id.clone(),
+            },
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn plan_create(
+        &self,
+        t: &TenantId,
+        ctx: &TenantCtx,
+        item: &WorkItem,
+        event_id: i64,
+        stored: &StoredEvent,
+        merged: &CallEvent,
+        number: PhoneNumber,
+        parts: Vec<String>,
+    ) -> Flow<Decided> {
+        let s = &ctx.settings;
+        let who = match self.resolve_who(t, s, item, merged, &number).await? {
+            Ok(who) => who,
+            Err(reason) => {
+                return self
+                    .finish(t, item, event_id, EventOutcome::Skipped { reason })
+                    .await;
+            }
+        };
+        // A retried item may have created the Task before it crashed (R25).
+        if item.attempts > 0 {
+            let found = self
+                .ports
+                .sf_write
+                .find_task_by_call_object(t, merged.call_id.as_str())
+                .await
+                .map_err(|e| self.on_sf_error(&e, item))?;
+            if let Some(task_id) = found {
+                let call_task = CallTask {
+                    call_id: merged.call_id.clone(),
+                    task_id: task_id.clone(),
+                    who: who.clone(),
+                    owner: None,
+                    description: parts.first().cloned().unwrap_or_default(),
+                    continuation_task_ids: vec![],
+                };
+                self.ports
+                    .tasks
+                    .save_call_task(t, &call_task)
+                    .await
+                    .map_err(|e| self.on_store_error(&e, item))?;
+                // Bring the adopted Task up to date with everything known now.
+                return self
+                    .update_existing(t, s, item, event_id, merged, call_task, parts)
+                    .await;
+            }
+        }
+        let member_email = merged.member.as_ref().and_then(|m| m.email.as_deref());
+        let owner = resolve_owner(member_email, &ctx.users, &ctx.connecting_user);
+        let tctx = TaskContext {
+            who: who.clone(),
+            owner: Some(owner.user_id().clone()),
+            language: s.language,
+            tz: s.tz(),
+            received_at: stored.received_at,
+        };
+        let mut parts = parts.into_iter();
+        let draft = compose_task(merged, &tctx, parts.next().unwrap_or_default());
+        let rest: Vec<String> = parts.collect();
+        let total = rest.len() + 1;
+        let continuations = rest
+            .into_iter()
+            .enumerate()
+            .map(|(n, text)| TaskDraft {
+                subject: continuation_subject(&draft.subject, n + 2, total, s.language),
+                description: text,
+                call_object: continuation_call_object(merged.call_id.as_str(), n + 2),
+                duration_secs: None,
+                ..draft.clone()
+            })
+            .collect();
+        Ok(Decided::Create {
+            draft,
+            continuations,
+        })
+    }
+
+    /// R20–R22, R30–R35: the record the activity goes to, or why there is none.
+    async fn resolve_who(
+        &self,
+        t: &TenantId,
+        s: &IntegrationSettings,
+        item: &WorkItem,
+        merged: &CallEvent,
+        number: &PhoneNumber,
+    ) -> Flow<Result<SalesforceRecordRef, SkipReason>> {
+        let customer = self
+            .ports
+            .customers
+            .find_by_number(t, number.e164())
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if let LocalRoute::Linked(record) = route_local(customer.as_ref()) {
+            return Ok(Ok(record));
+        }
+        // Single flight per number (R34): one worker resolves an unknown number at a time.
+        let key = format!("number:{}", number.e164());
+        let now = self.ports.clock.now();
+        let locked = self
+            .ports
+            .locks
+            .try_lock(t, &key, &self.options.holder, self.options.lock_ttl, now)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if !locked {
+            return Err(ItemResult::RetryAt(
+                now + ChronoDuration::seconds(2),
+                waiting(
+                    "another call from this number is being resolved (R34)",
+                    "同じ番号の別の通話を処理中です",
+                ),
+            ));
+        }
+        let r = self.resolve_unlinked(t, s, item, merged, number).await;
+        let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
+        r
+    }
+
+    async fn resolve_unlinked(
+        &self,
+        t: &TenantId,
+        s: &IntegrationSettings,
+        item: &WorkItem,
+        merged: &CallEvent,
+        number: &PhoneNumber,
+    ) -> Flow<Result<SalesforceRecordRef, SkipReason>> {
+        // Another worker may have linked it while we waited for the lock.
+        let customer = self
+            .ports
+            .customers
+            .find_by_number(t, number.e164())
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if let LocalRoute::Linked(record) = route_local(customer.as_ref()) {
+            return Ok(Ok(record));
+        }
+        let hits = self
+            .ports
+            .sf_read
+            .search_by_phone(t, number, s.sync_targets)
+            .await
+            .map_err(|e| self.on_sf_error(&e, item))?;
+        let record = match route_after_search(&hits, number, s) {
+            SearchRoute::Found { winner, .. } => SfLink {
+                record: winner.record.clone(),
+                system_modstamp: Some(winner.system_modstamp),
+            },
+            SearchRoute::Skip(reason) => return Ok(Err(reason)),
+            SearchRoute::Create(object) => {
+                let fields = match &customer {
+                    Some(c) => c.fields.clone(),
+                    None => CustomerFields {
+                        name: merged.contact.name.clone(),
+                        company: merged.contact.company.clone(),
+                        email: merged.contact.email.clone(),
+                        address: merged.contact.address.clone(),
+                        memo: None,
+                    },
+                };
+                let id = self
+                    .create_record(t, s, item, object, number, &fields)
+                    .await?;
+                SfLink {
+                    record: SalesforceRecordRef { object, id },
+                    system_modstamp: None,
+                }
+            }
+        };
+        // R21/R33: link at once so the next call needs no search.
+        if let Some(c) = &customer {
+            self.ports
+                .customers
+                .link(t, c.id, &record)
+                .await
+                .map_err(|e| self.on_store_error(&e, item))?;
+        }
+        Ok(Ok(record.record))
+    }
+
+    /// R30–R32 and R35.
+    async fn create_record(
+        &self,
+        t: &TenantId,
+        s: &IntegrationSettings,
+        item: &WorkItem,
+        object: SfObject,
+        number: &PhoneNumber,
+        fields: &CustomerFields,
+    ) -> Flow<SalesforceId> {
+        let record = match plan_creation(object, number, fields, &s.placeholder_account) {
+            CreationPlan::Lead(r) => r,
+            CreationPlan::Contact {
+                account_name,
+                mut record,
+            } => {
+                record.account_id =
+                    Some(self.find_or_create_account(t, item, &account_name).await?);
+                record
+            }
+        };
+        match self
+            .ports
+            .sf_write
+            .create_record(t, &record, s.duplicate_allow_save)
+            .await
+        {
+            Ok(id) => Ok(id),
+            // R35: link the record the duplicate rule points at, same object type first.
+            Err(SfError::Duplicate { matches, cause }) => {
+                let pick = matches
+                    .iter()
+                    .find(|m| m.object == object.as_str())
+                    .or_else(|| {
+                        matches
+                            .iter()
+                            .find(|m| SfObject::parse(&m.object).is_some())
+                    });
+                match pick {
+                    Some(m) if m.object == object.as_str() => Ok(m.id.clone()),
+                    _ => Err(self.on_sf_error(
+                        &SfError::OrgConfig {
+                            problem: OrgProblem::DuplicateRule,
+                            code: "DUPLICATES_DETECTED".into(),
+                            object: Some(object.as_str().into()),
+                            field: None,
+                            cause,
+                        },
+                        item,
+                    )),
+                }
+            }
+            Err(e) => Err(self.on_sf_error(&e, item)),
+        }
+    }
+
+    /// R31/R32: find-or-create serialized per tenant and Account name.
+    async fn find_or_create_account(
+        &self,
+        t: &TenantId,
+        item: &WorkItem,
+        name: &str,
+    ) -> Flow<SalesforceId> {
+        let key = format!("account:{name}");
+        let now = self.ports.clock.now();
+        let locked = self
+            .ports
+            .locks
+            .try_lock(t, &key, &self.options.holder, self.options.lock_ttl, now)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if !locked {
+            return Err(ItemResult::RetryAt(
+                now + ChronoDuration::seconds(2),
+                waiting(
+                    "the Account is being created by another worker",
+                    "別のワーカーが取引先を作成中です",
+                ),
+            ));
+        }
+        let r = async {
+            if let Some(id) = self
+                .ports
+                .sf_write
+                .find_account(t, name)
+                .await
+                .map_err(|e| self.on_sf_error(&e, item))?
+            {
+                return Ok(id);
+            }
+            self.ports
+                .sf_write
+                .create_account(t, name)
+                .await
+                .map_err(|e| self.on_sf_error(&e, item))
+        }
+        .await;
+        let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
+        r
+    }
+}
+
+fn call_key(call_id: &str) -> String {
+    format!("call:{call_id}")
+}
+
+enum Decided {
+    Finished(ItemResult),
+    Create {
+        draft: TaskDraft,
+        continuations: Vec<TaskDraft>,
+    },
+}
+
+enum ItemResultFactory {
+    Store(StoreError),
+    Sf(SfError),
+}
+
+impl ItemResultFactory {
+    fn result(&self, logger: &CallLogger, item: &WorkItem) -> ItemResult {
+        match self {
+            Self::Store(e) => logger.on_store_error(e, item),
+            Self::Sf(e) => logger.on_sf_error(e, item),
+        }
+    }
+}
