@@ -9,4 +9,6 @@
 //! [`parse`] (the field rules, pure functions) and [`signature`] (the scheme senders implement,
 //! described in this crate's README).
 
+pub mod intake;
 pub mod parse;
+pub mod signature;

@@ -598,4 +598,4 @@ fn finish(mut problems: Vec<FieldProblem>) -> ParseErrors {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
