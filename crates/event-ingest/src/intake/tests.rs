@@ -100,7 +100,10 @@ impl FakeSecrets {
         Self {
             fail: false,
             tenants: HashMap::from([
-                (TENANT.to_owned(), vec!["whsec_old", SECRET]),
+                (
+                    TENANT.to_owned(),
+                    vec!["whsec_old", SECRET, "whsec_your_tenant_secret"],
+                ),
                 ("other".to_owned(), vec!["whsec_other"]),
                 ("mute".to_owned(), vec![]),
             ]),
@@ -292,6 +295,25 @@ async fn r27_withheld_number_is_stored_and_acknowledged() {
             raw: "非通知".into()
         }
     );
+}
+
+/// The README's curl example, with the signature its openssl line prints for this timestamp.
+#[tokio::test]
+async fn readme_curl_example_is_accepted() {
+    let h = harness();
+    let body = "event=missed&record%5Bid%5D=22232&record%5Bdirection%5D=inbound&contact%5Bnumber%5D=03-5555-0101&record%5Bduration%5D=0";
+    let request = Request::post("/webhooks/acme/calls")
+        .header(CONTENT_TYPE, FORM)
+        .header("X-Callsync-Timestamp", "1795000000")
+        .header(
+            "X-Callsync-Signature",
+            "v1=5a6d2814cf272bf246061407fc4800d999bfe7e8c5738d3df0dc6bf95b7b2a43",
+        )
+        .body(Body::from(body))
+        .unwrap();
+    let answer = send(&h, request).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text);
+    assert_eq!(h.log.stored()[0].2.kind, EventKind::Missed);
 }
 
 #[tokio::test]
