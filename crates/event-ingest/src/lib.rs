@@ -12,3 +12,7 @@
 pub mod intake;
 pub mod parse;
 pub mod signature;
+
+pub use intake::{IntakeLimits, IntakeState, TenantSecrets, webhook_router};
+pub use parse::{FieldProblem, ParseErrors, parse_form, parse_json};
+pub use signature::{SignatureError, sign, verify};

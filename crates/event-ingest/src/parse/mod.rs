@@ -10,6 +10,13 @@
 //! that are present but malformed are errors, all of them reported at once. A withheld or empty
 //! number is valid input (R27). Unknown fields and unknown `record[status]` codes are kept, never
 //! rejected. Sizes are bounded (see the constants) so that a hostile body costs little.
+//!
+//! Mapping notes: `contact[id]` (the phone system's customer id) becomes
+//! `ContactInfo::external_id`; the webhook's own `contact[external_id]` (an id in a linked
+//! service), `contact[external_info]` and `contact[created_at]` stay in `extra`. The party is
+//! `record[number]`, else `contact[number]`; when both are given and differ, `contact[number]`
+//! is also kept in `extra` (`ContactInfo` has no number field). Unknown keys repeated
+//! (`tags[]=a&tags[]=b`) are kept as one JSON list; a known key given twice is an error.
 
 mod form;
 mod json;
