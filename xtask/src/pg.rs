@@ -35,7 +35,16 @@ pub(crate) struct PgServer {
     run_as: Option<(u32, u32)>,
     child: Option<Child>,
     log_reader: Option<JoinHandle<()>>,
+    /// Cleans up if xtask dies without running `stop` (Ctrl-C, SIGTERM, SIGKILL): it blocks
+    /// reading a pipe only we hold open, so our death (EOF) wakes it.
+    watcher: Option<Child>,
 }
+
+/// Run by the watcher (`sh -c WATCHER sh PG_CTL DATA TMP`), immune to the terminal's signals.
+const WATCHER: &str = r#"trap '' INT TERM HUP
+read -r _ || true
+"$1" stop -D "$2" -m fast -w -t 30 >/dev/null 2>&1 || true
+rm -rf "$3""#;
 
 /// The newest `/usr/lib/postgresql/<major>/bin` holding initdb and postgres, else `pg_config
 /// --bindir`.
@@ -128,11 +137,29 @@ impl PgServer {
             run_as,
             child: None,
             log_reader: None,
+            watcher: None,
         };
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&server.tmp, Some(uid), Some(gid))
                 .with_context(|| format!("chown {} to postgres", server.tmp.display()))?;
         }
+        let mut watcher = Command::new("sh");
+        watcher
+            .arg("-c")
+            .arg(WATCHER)
+            .arg("sh")
+            .arg(server.bin.join("pg_ctl"))
+            .arg(server.data())
+            .arg(&server.tmp)
+            .current_dir(&server.tmp)
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = run_as {
+            watcher.uid(uid).gid(gid);
+        }
+        server.watcher = Some(watcher.spawn().context("spawning the cleanup watcher")?);
         let out = util::run_captured(server.command("postgres").arg("--version"))?;
         server.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
         util::run_captured(server.command("initdb").arg("-D").arg(server.data()).args([
@@ -239,13 +266,20 @@ impl PgServer {
     fn shutdown(&mut self) -> Result<()> {
         let mut result = Ok(());
         if let Some(mut child) = self.child.take() {
-            let stopped = util::run_captured(
-                self.command("pg_ctl")
-                    .arg("stop")
-                    .arg("-D")
-                    .arg(self.data())
-                    .args(["-m", "fast", "-w", "-t", "30"]),
-            );
+            // Already gone (e.g. it got the terminal's SIGINT): nothing to stop.
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
+            let stopped = if exited {
+                Ok(())
+            } else {
+                util::run_captured(
+                    self.command("pg_ctl")
+                        .arg("stop")
+                        .arg("-D")
+                        .arg(self.data())
+                        .args(["-m", "fast", "-w", "-t", "30"]),
+                )
+                .map(|_| ())
+            };
             if let Err(err) = stopped {
                 result = Err(err);
                 let _ = child.kill();
@@ -316,6 +350,39 @@ fn sweep_stale() {
         match std::fs::remove_dir_all(&dir) {
             Ok(()) => eprintln!("xtask: removed stale test PostgreSQL dir {}", dir.display()),
             Err(err) => eprintln!("xtask: warning: could not remove {}: {err}", dir.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When run under `cargo xtask test`, the URL we hand to the tests must reach a server where
+    /// the user may create databases (tests create one each). Outside it there is nothing to check.
+    #[test]
+    fn handed_out_url_allows_create_database() {
+        let Ok(url) = std::env::var("CALLSYNC_TEST_PG_URL") else {
+            return;
+        };
+        let psql = find_bin_dir()
+            .map(|b| b.join("psql"))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("psql"));
+        let db = format!("xtask_probe_{}", std::process::id());
+        for sql in [
+            format!("CREATE DATABASE {db}"),
+            format!("DROP DATABASE {db}"),
+        ] {
+            let out = Command::new(&psql)
+                .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-c", &sql])
+                .output()
+                .expect("run psql");
+            assert!(
+                out.status.success(),
+                "{sql} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
     }
 }
