@@ -32,7 +32,8 @@ pub(crate) enum PgMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Options {
     pub(crate) pg: PgMode,
-    /// Passed to `cargo test` after `--workspace` (everything after `--`).
+    /// Everything after `--`, passed to `cargo test` (which gets `--workspace` unless these
+    /// name a package with `-p`/`--package`).
     pub(crate) cargo_args: Vec<String>,
 }
 
@@ -72,8 +73,18 @@ fn target_dir() -> Result<PathBuf> {
 pub(crate) fn run(opts: &Options) -> Result<()> {
     let ci = util::is_ci();
     let mut apt = Apt::default();
+    // `-p <crate>` after `--` narrows the run; otherwise the whole workspace.
+    let narrowed = opts
+        .cargo_args
+        .iter()
+        .any(|a| a == "-p" || a.starts_with("--package"));
+    let scope = if narrowed { "" } else { "--workspace" };
     let mut cmd = util::cargo();
-    cmd.args(["test", "--workspace"]).args(&opts.cargo_args);
+    cmd.arg("test");
+    if !narrowed {
+        cmd.arg(scope);
+    }
+    cmd.args(&opts.cargo_args);
     if ci {
         cmd.env("CARGO_INCREMENTAL", "0");
     }
@@ -151,11 +162,12 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
     })?;
     cmd.env("CALLSYNC_SF_CLIENTS_DIR", clients);
 
-    let what = format!(
-        "cargo test --workspace{}{}",
-        if opts.cargo_args.is_empty() { "" } else { " " },
-        opts.cargo_args.join(" ")
-    );
+    let what = ["cargo test", scope, &opts.cargo_args.join(" ")]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
     let tested = util::step(&what, || util::run(&mut cmd).map(|()| ((), String::new())));
 
     if let Some(server) = server {
