@@ -26,8 +26,8 @@ commands:
                          possible (required when CI is set); --pg requires it; --no-pg skips it
   tidy                   dependency-arrow rules and crate doc checks over `cargo metadata`
   rules                  rule -> tests table from docs/specs/SPEC.md; fails on untested rules
-  demo                   (not built yet)
-  bench                  (not built yet)
+  demo [--exit]          seeded sf-sim + callsync + a morning of calls, then a report
+  bench [--quick]        the performance table (target/bench/report.json)
   help                   this text
 ";
 
