@@ -1005,6 +1005,9 @@ fn substitute(text: &str, results: &[(String, Value)]) -> Result<String, String>
     Ok(out)
 }
 
+/// referenceId, status, body, headers of one subrequest.
+type SubResult = (String, u16, J, Vec<(String, String)>);
+
 fn composite(st: &mut OrgState, ctx: &Ctx, body: &[u8]) -> Result<Resp, ApiError> {
     let v = parse_json_body(body)?;
     let all_or_none = v.get("allOrNone").and_then(Value::as_bool).unwrap_or(false);
@@ -1057,7 +1060,7 @@ fn composite(st: &mut OrgState, ctx: &Ctx, body: &[u8]) -> Result<Resp, ApiError
         st.data.begin();
     }
     let mut results: Vec<(String, Value)> = Vec::new();
-    let mut out: Vec<(String, u16, J, Vec<(String, String)>)> = Vec::new();
+    let mut out: Vec<SubResult> = Vec::new();
     let mut failed_at = None;
     for (n, s) in subs.iter().enumerate() {
         let ref_id = s

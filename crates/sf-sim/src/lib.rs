@@ -399,12 +399,10 @@ impl Org {
                 e.code, e.message
             );
         }
-        if !is_date {
-            if let Ok(idx) = st.data.live_index(o, id) {
-                let r = &mut st.data.tables[o.index()].recs[idx as usize];
-                r.modified = now;
-                r.modstamp = now;
-            }
+        if !is_date && let Ok(idx) = st.data.live_index(o, id) {
+            let r = &mut st.data.tables[o.index()].recs[idx as usize];
+            r.modified = now;
+            r.modstamp = now;
         }
     }
 

@@ -23,15 +23,15 @@ pub(crate) fn digits(s: &str) -> String {
 /// The comparison key described in the module docs.
 pub(crate) fn key(s: &str) -> String {
     let d = digits(s);
-    if let Some(rest) = d.strip_prefix("810") {
-        if rest.len() >= 8 {
-            return format!("0{rest}");
-        }
+    if let Some(rest) = d.strip_prefix("810")
+        && rest.len() >= 8
+    {
+        return format!("0{rest}");
     }
-    if let Some(rest) = d.strip_prefix("81") {
-        if (11..=12).contains(&d.len()) {
-            return format!("0{rest}");
-        }
+    if let Some(rest) = d.strip_prefix("81")
+        && (11..=12).contains(&d.len())
+    {
+        return format!("0{rest}");
     }
     d
 }

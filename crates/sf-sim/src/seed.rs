@@ -41,6 +41,9 @@ impl Rng {
     fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
         &xs[self.below(xs.len() as u64) as usize]
     }
+    fn pick_str(&mut self, xs: &[&'static str]) -> &'static str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
@@ -478,7 +481,7 @@ pub(crate) fn seed_japanese(data: &mut OrgData, admin: SfId, n: usize, seed: u64
             push(
                 &mut f,
                 c_dept,
-                Val::str(*rng.pick(&["営業部", "総務部", "経理部", "情報システム部", "購買部"])),
+                Val::str(rng.pick_str(&["営業部", "総務部", "経理部", "情報システム部", "購買部"])),
             );
         }
         push(&mut f, ci.owner, Val::Id(*rng.pick(&owners)));
@@ -543,7 +546,7 @@ pub(crate) fn seed_japanese(data: &mut OrgData, admin: SfId, n: usize, seed: u64
             );
             sum.converted_leads += 1;
         } else {
-            push(&mut f, li.status, Val::str(*rng.pick(LEAD_STATUS_OPEN)));
+            push(&mut f, li.status, Val::str(rng.pick_str(LEAD_STATUS_OPEN)));
         }
         let id = data.new_id(Obj::Lead);
         data.push_record(
@@ -721,11 +724,11 @@ fn fill_person(
         push(
             f,
             i.title,
-            Val::str(*rng.pick(&["部長", "課長", "主任", "代表取締役", "担当"])),
+            Val::str(rng.pick_str(&["部長", "課長", "主任", "代表取締役", "担当"])),
         );
     }
     if rng.chance(25) {
-        push(f, i.source, Val::str(*rng.pick(SOURCES)));
+        push(f, i.source, Val::str(rng.pick_str(SOURCES)));
     }
     if rng.chance(10) {
         push(

@@ -775,14 +775,14 @@ fn follow<'a>(
 }
 
 fn path_val<'a>(data: &'a OrgData, o: Obj, rec: &'a Record, p: &Path) -> Cow<'a, Val> {
-    if p.hops.is_empty() {
-        if let Some(i) = p.field_idx {
-            let fd = &o.fields()[i as usize];
-            if fd.kind == Kind::Stored && fd.ty != FType::Boolean {
-                return Cow::Borrowed(rec.get(i));
-            }
-            return Cow::Owned(data.value(o, rec, i));
+    if p.hops.is_empty()
+        && let Some(i) = p.field_idx
+    {
+        let fd = &o.fields()[i as usize];
+        if fd.kind == Kind::Stored && fd.ty != FType::Boolean {
+            return Cow::Borrowed(rec.get(i));
         }
+        return Cow::Owned(data.value(o, rec, i));
     }
     let Some((o2, r2)) = follow(data, o, rec, p) else {
         return Cow::Owned(Val::Null);

@@ -163,7 +163,7 @@ fn parse_returning(s: &str) -> Result<(Vec<Spec>, Option<usize>), ApiError> {
         });
         rest = rest.trim_start();
         if let Some(r) = rest.strip_prefix(',') {
-            rest = r;
+            rest = r.trim_start();
         }
     }
     Ok((specs, limit))

@@ -319,17 +319,16 @@ impl OrgData {
             }
             Kind::TaskAccountId => {
                 let what = o.field_idx("WhatId").map(|i| rec.get(i).clone());
-                if let Some(Val::Id(w)) = what {
-                    if w.prefix() == "001" {
-                        return Val::Id(w);
-                    }
+                if let Some(Val::Id(w)) = what
+                    && w.prefix() == "001"
+                {
+                    return Val::Id(w);
                 }
-                if let Some(Val::Id(who)) = o.field_idx("WhoId").map(|i| rec.get(i).clone()) {
-                    if let Some((Obj::Contact, c)) = self.lookup(who) {
-                        if let Some(ai) = Obj::Contact.field_idx("AccountId") {
-                            return c.get(ai).clone();
-                        }
-                    }
+                if let Some(Val::Id(who)) = o.field_idx("WhoId").map(|i| rec.get(i).clone())
+                    && let Some((Obj::Contact, c)) = self.lookup(who)
+                    && let Some(ai) = Obj::Contact.field_idx("AccountId")
+                {
+                    return c.get(ai).clone();
                 }
                 Val::Null
             }
@@ -473,7 +472,7 @@ impl OrgData {
                     None => {
                         return Err(ApiError::rec(
                             "INVALID_CROSS_REFERENCE_KEY",
-                            format!("invalid cross reference id"),
+                            "invalid cross reference id".to_string(),
                             &[fd.name],
                         ));
                     }
@@ -490,20 +489,20 @@ impl OrgData {
             FType::Address => return Err(parse_err("address")),
             _ => return Err(parse_err("string")),
         };
-        if fd.ty.is_text() && fd.len > 0 {
-            if let Val::Str(s) = &val {
-                if s.chars().count() > fd.len as usize {
-                    let shown: String = s.chars().take(255).collect();
-                    return Err(ApiError::rec(
-                        "STRING_TOO_LONG",
-                        format!(
-                            "{}: data value too large: {shown} (max length={})",
-                            fd.label, fd.len
-                        ),
-                        &[fd.name],
-                    ));
-                }
-            }
+        if fd.ty.is_text()
+            && fd.len > 0
+            && let Val::Str(s) = &val
+            && s.chars().count() > fd.len as usize
+        {
+            let shown: String = s.chars().take(255).collect();
+            return Err(ApiError::rec(
+                "STRING_TOO_LONG",
+                format!(
+                    "{}: data value too large: {shown} (max length={})",
+                    fd.label, fd.len
+                ),
+                &[fd.name],
+            ));
         }
         Ok(val)
     }
@@ -773,10 +772,10 @@ impl OrgData {
         let w = self.live_index(o, winner)?;
         self.delete(o, loser)?;
         let now = self.now();
-        if let Some((li, _)) = self.find(o, loser) {
-            if let Some(m) = o.field_idx("MasterRecordId") {
-                self.rec_mut(o, li).set(m, Val::Id(winner));
-            }
+        if let Some((li, _)) = self.find(o, loser)
+            && let Some(m) = o.field_idx("MasterRecordId")
+        {
+            self.rec_mut(o, li).set(m, Val::Id(winner));
         }
         // Re-parent activities.
         if let Some(who) = Obj::Task.field_idx("WhoId") {
