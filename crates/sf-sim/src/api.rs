@@ -218,6 +218,7 @@ pub(crate) fn dispatch(
         ("GET", [q @ ("query" | "queryAll")]) => query_start(st, ctx, query, *q == "queryAll"),
         ("GET", ["query" | "queryAll", locator]) => query_more(st, ctx, locator),
         ("GET", ["search"]) => search(st, ctx, query),
+        ("GET", ["parameterizedSearch"]) => parameterized_search(st, ctx, query),
         ("GET", ["sobjects"]) => Ok(describe_global(ctx)),
         ("GET", ["sobjects", t]) => sobject_type(t).map(|o| sobject_info(ctx, o)),
         ("POST", ["sobjects", t]) => sobject_type(t).and_then(|o| create_one(st, ctx, o, body)),
@@ -414,6 +415,65 @@ fn search(st: &OrgState, ctx: &Ctx, query: &str) -> Result<Resp, ApiError> {
     })
 }
 
+/// Minimal `GET parameterizedSearch?q=…&sobject=Lead&sobject=Contact&in=PHONE&fields=Id,Phone
+/// [&Lead.limit=n][&overallLimit=n]`, translated to SOSL (SOSL syntax in `q` is escaped).
+fn parameterized_search(st: &OrgState, ctx: &Ctx, query: &str) -> Result<Resp, ApiError> {
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let get = |k: &str| {
+        params
+            .iter()
+            .find(|(pk, _)| pk == k)
+            .map(|(_, v)| v.clone())
+    };
+    let Some(q) = get("q").filter(|q| !q.trim().is_empty()) else {
+        return Err(ApiError::new(
+            400,
+            "MISSING_ARGUMENT",
+            "missing required parameter: q",
+        ));
+    };
+    let mut escaped = String::new();
+    for c in q.chars() {
+        if "?&|!{}[]()^~*:\\\"'+-".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    let scope = get("in")
+        .unwrap_or_else(|| "ALL".into())
+        .to_ascii_uppercase();
+    let fields = get("fields").unwrap_or_else(|| "Id".into());
+    let mut objs: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k == "sobject")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if objs.is_empty() {
+        objs = vec!["Account".into(), "Contact".into(), "Lead".into()];
+    }
+    let returning: Vec<String> = objs
+        .iter()
+        .map(|o| match get(&format!("{o}.limit")) {
+            Some(l) => format!("{o}({fields} LIMIT {l})"),
+            None => format!("{o}({fields})"),
+        })
+        .collect();
+    let mut sosl = format!(
+        "FIND {{{escaped}}} IN {scope} FIELDS RETURNING {}",
+        returning.join(", ")
+    );
+    if let Some(l) = get("overallLimit") {
+        sosl.push_str(&format!(" LIMIT {l}"));
+    }
+    let recs = sosl::search(&st.data, &sosl, &ctx.version)?;
+    Ok(Resp::json(
+        200,
+        J::obj().with("searchRecords", J::Arr(recs)),
+    ))
+}
+
 // ----- describe -------------------------------------------------------------------------------
 
 fn obj_urls(ctx: &Ctx, o: Obj) -> J {
@@ -599,7 +659,12 @@ fn create_one(st: &mut OrgState, ctx: &Ctx, o: Obj, body: &[u8]) -> Result<Resp,
         ));
     };
     st.data.consume_lock_fault(None)?;
-    let id = st.data.create(o, &map, write_ctx(ctx))?;
+    let id = st.data.create(o, &map, write_ctx(ctx)).map_err(|mut e| {
+        if let Some(d) = &mut e.duplicate {
+            d.replace_version(&ctx.version);
+        }
+        e
+    })?;
     let loc = format!("/services/data/v{}/sobjects/{}/{id}", ctx.version, o.name());
     Ok(Resp::json(201, save_ok(id)).header("Location", loc))
 }

@@ -1,28 +1,63 @@
 //! sf-sim: a stateful Salesforce simulator, faithful at the wire level, for tests, the demo and
-//! benchmarks. Dev-only: no other callsync crate depends on it at runtime.
+//! benchmarks. Dev-only: it depends on no other callsync crate, and only tests, xtask and the
+//! demo depend on it.
 //!
 //! [`SfSim::start`] binds a *login origin* on `127.0.0.1:0` (OAuth authorize/token/revoke,
-//! userinfo, identity URLs). [`SfSim::add_org`] creates an org with its *own instance origin*
-//! (its own listener), so each org has a distinct `instance_url`, exactly as My Domain orgs do.
-//! The instance origin serves REST under `/services/data/vXX.X/` (query/queryAll with a SOQL
-//! subset and `nextRecordsUrl` paging, sObject CRUD, describe, collections, composite, SOSL
-//! search, updated/deleted, limits) and, like My Domain, the OAuth endpoints too.
-//! Everything is in memory; records are compact structs and JSON is built only when serving.
+//! userinfo, identity URLs `/id/{orgId}/{userId}`). [`SfSim::add_org`] creates an org with its
+//! *own instance origin* (its own listener), so each org has a distinct `instance_url`, as My
+//! Domain orgs do. The instance origin serves REST under `/services/data/vXX.X/` (versions list,
+//! resources, query/queryAll with a SOQL subset and `nextRecordsUrl` paging, sObject CRUD,
+//! describe, sObject Collections, Composite, SOSL search, updated/deleted, limits) and, like My
+//! Domain, the OAuth endpoints too. Everything is in memory: records are compact structs and
+//! JSON is built only when serving. Plain http only.
+//!
+//! ```no_run
+//! # async fn demo() -> sf_sim::Result<()> {
+//! let sim = sf_sim::SfSim::start().await?;
+//! let org = sim.add_org(sf_sim::OrgSpec::default());
+//! org.seed_japanese(1_000, 42);
+//! let token = org.issue_token(); // or run the OAuth flow against sim.login_url()
+//! let (client_id, client_secret) = sim.client_credentials();
+//! # let _ = (token, client_id, client_secret); Ok(()) }
+//! ```
 //!
 //! Tests drive the simulator through [`Org`]: seed records ([`Org::insert`],
-//! [`Org::seed_japanese`]), read them back ([`Org::records`]), switch faults on
+//! [`Org::seed_japanese`]), read them back ([`Org::records`], [`Org::get`]), switch faults on
 //! ([`Org::set_fault`]), move the sim clock ([`Org::set_time`], [`Org::advance`]) and inspect
-//! every request ([`Org::requests`]). The binary (`cargo run -p sf-sim -- --port 8787 --seed demo`)
-//! starts one seeded demo org and prints its URLs and credentials.
+//! every request ([`Org::requests`], [`Org::api_requests_used`]). The binary
+//! (`cargo run -p sf-sim -- --port 8787 --seed demo`) starts one seeded demo org on
+//! `--port` (login) and `--port + 1` (instance) and prints its URLs, credentials and a token.
+//!
+//! Behaviour worth knowing from outside:
+//! - OAuth: one connected app for the whole simulator ([`SfSim::client_credentials`], same value
+//!   from [`Org::client`]); any `redirect_uri` is accepted and must be repeated verbatim at the
+//!   token endpoint. Authorize logs in the admin of the org whose origin received it (My Domain),
+//!   else the user named by `login_hint`, else the admin of the newest org. PKCE: S256 only.
+//!   Token responses have `issued_at` (ms, string) and no `expires_in`; a refresh returns no new
+//!   refresh token. Revoke errors are urlencoded (`error=invalid_token&…`), as jsforce expects.
+//! - Phone matching (SOSL `IN PHONE FIELDS`, duplicate rule): digits only (full-width folded),
+//!   a leading `81`/`810` folded to the trunk `0`, then equality (trailing `*` = prefix). So
+//!   `03-1234-5678`, `+81 3 1234 5678`, `(03)1234-5678` and `０３－１２３４－５６７８` all match
+//!   `FIND {0312345678}`. Reserved SOSL characters (`+`, `-`, …) must be backslash-escaped.
+//! - API counter: every authenticated `/services/data/vXX.X/…` call counts once (composite and
+//!   collections count once); `/services/data/`, OAuth and identity calls do not. It never
+//!   resets by itself (use [`Org::reset_request_log`] / [`Org::set_api_requests_used`]).
+//! - Sim clock: real time by default; [`Org::set_time`] freezes it, [`Org::advance`] moves it.
+//!   It stamps writes and drives date literals (UTC), replication windows and search lag.
+//! - Dates are served as `2013-05-20T20:49:32.000+0000`; errors as `[{"message","errorCode",
+//!   "fields"}]`; per-record collection errors with `statusCode`.
+//!
+//! Fidelity is proven in `tests/sim/clients.rs` with the real jsforce 3.10.16 (npm) and
+//! simple-salesforce 1.12.10 (PyPI), installed on demand into `target/sf-clients/`.
+//! simple-salesforce hard-codes `https://`; rather than serve TLS, its script rewrites the
+//! client's `base_url`s to `http://` and follows `nextRecordsUrl` by locator (see the script).
 //!
 //! Where to start reading: this file (the public API), then `api.rs` (REST routing and the
 //! per-request pipeline: auth → faults → limits → dispatch), `oauth.rs`, `soql.rs`/`sosl.rs`
-//! (query engines), `store.rs` (records and write rules), `seed.rs` (Japanese data generator).
-//! The phone-matching rule used by SOSL and the duplicate rule is documented in `phone.rs`:
-//! digits only (full-width folded), a leading `81`/`810` folded to `0`, then equality.
-//!
-//! Wire facts follow `/work/shared/reference/salesforce-api.md`; choices where Salesforce is
-//! undocumented are noted at the point of use.
+//! (query engines), `store.rs` (records, write rules, undo log for all-or-none), `seed.rs`
+//! (Japanese data generator), `phone.rs` (the matching rule). Wire facts follow
+//! `/work/shared/reference/salesforce-api.md`; choices where Salesforce is undocumented are
+//! noted at the point of use.
 
 mod api;
 mod ids;

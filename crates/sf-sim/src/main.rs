@@ -21,6 +21,9 @@ struct Args {
     /// Show the HTML consent page instead of redirecting at once.
     #[arg(long)]
     consent_page: bool,
+    /// Seed, print the summary and exit without serving (a quick seeding-speed check).
+    #[arg(long)]
+    no_serve: bool,
     /// Fixed connected-app credentials (random otherwise).
     #[arg(long, env = "SF_SIM_CLIENT_ID")]
     client_id: Option<String>,
@@ -64,6 +67,10 @@ async fn main() -> ExitCode {
         let t = std::time::Instant::now();
         let s = org.seed_japanese(args.records, seed);
         println!("seeded in {:?}: {s:?}", t.elapsed());
+    }
+    if args.no_serve {
+        sim.shutdown().await;
+        return ExitCode::SUCCESS;
     }
     let (id, secret) = sim.client_credentials();
     println!("login_url     {}", sim.login_url());

@@ -11,6 +11,10 @@ use crate::phone;
 use crate::schema::{ALL_OBJS, FType, FieldDef, Kind, Obj};
 use crate::value::{DAY_MS, J, Val, parse_date, parse_dt};
 
+/// Stands for the request's API version in bodies built below the HTTP layer (see
+/// [`J::replace_version`]).
+pub(crate) const VERSION_PLACEHOLDER: &str = "{version}";
+
 /// One stored record. System dates live in the struct; everything else is a sparse field list.
 #[derive(Clone, Debug)]
 pub(crate) struct Record {
@@ -228,7 +232,8 @@ impl OrgData {
     }
 
     /// Append a record (no checks). Used by seeding and by `create`.
-    pub(crate) fn push_record(&mut self, o: Obj, rec: Record) -> u32 {
+    pub(crate) fn push_record(&mut self, o: Obj, mut rec: Record) -> u32 {
+        rec.fields.shrink_to_fit();
         let t = &mut self.tables[o.index()];
         let idx = t.recs.len() as u32;
         t.by_id.insert(rec.id, idx);
@@ -867,7 +872,7 @@ impl OrgData {
                         .with(
                             "record",
                             J::obj()
-                                .with("attributes", Self::attributes(t, *id, "59.0"))
+                                .with("attributes", Self::attributes(t, *id, VERSION_PLACEHOLDER))
                                 .with("Id", J::s(id.to_string())),
                         )
                 })

@@ -140,6 +140,16 @@ impl J {
         }
     }
 
+    /// Replace `{version}` inside every string (URLs built without a request at hand).
+    pub(crate) fn replace_version(&mut self, version: &str) {
+        match self {
+            J::Str(s) if s.contains("{version}") => *s = s.replace("{version}", version),
+            J::Arr(a) => a.iter_mut().for_each(|v| v.replace_version(version)),
+            J::Obj(m) => m.iter_mut().for_each(|(_, v)| v.replace_version(version)),
+            _ => {}
+        }
+    }
+
     pub(crate) fn get(&self, k: &str) -> Option<&J> {
         match self {
             J::Obj(m) => m.iter().find(|(kk, _)| kk == k).map(|(_, v)| v),

@@ -311,6 +311,10 @@ async fn duplicate_rule_and_allow_save_header() {
         dr["matchResults"][1]["matchRecords"][0]["record"]["Id"],
         contact
     );
+    assert_eq!(
+        dr["matchResults"][0]["matchRecords"][0]["record"]["attributes"]["url"],
+        format!("/services/data/v{V}/sobjects/Lead/{existing}")
+    );
     // Name match too.
     let r = e
         .req(

@@ -444,3 +444,16 @@ async fn describe_and_limits() {
     let r = e.get("sobjects/Widget/describe").await;
     assert_eq!((r.status, r.error_code().as_str()), (404, "NOT_FOUND"));
 }
+
+#[tokio::test]
+async fn parameterized_search_escapes_the_term() {
+    let e = env().await;
+    let id = e
+        .org
+        .insert("Contact", json!({"LastName":"国際","Phone":"03-1234-5678"}));
+    let r = e.get("parameterizedSearch?q=%2B81312345678&sobject=Contact&sobject=Lead&in=PHONE&fields=Id,Phone").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let j = r.json();
+    assert_eq!(j["searchRecords"][0]["Id"], id);
+    assert_eq!(j["searchRecords"][0]["Phone"], "03-1234-5678");
+}
