@@ -214,6 +214,7 @@ impl SalesforceClient {
 
 #[async_trait]
 impl SalesforceReader for SalesforceClient {
+    #[tracing::instrument(name = "sf.check_field_access", skip_all, fields(tenant = %t))]
     async fn check_field_access(&self, t: &TenantId, objects: &[SfObject]) -> Result<(), SfError> {
         for &object in objects {
             let call = Call::get(Target::Data(format!(
@@ -229,6 +230,7 @@ impl SalesforceReader for SalesforceClient {
         Ok(())
     }
 
+    #[tracing::instrument(name = "sf.fetch_page", skip_all, fields(tenant = %t))]
     async fn fetch_page(
         &self,
         t: &TenantId,
@@ -256,6 +258,7 @@ impl SalesforceReader for SalesforceClient {
         })
     }
 
+    #[tracing::instrument(name = "sf.fetch_records", skip_all, fields(tenant = %t))]
     async fn fetch_records(
         &self,
         t: &TenantId,
@@ -285,6 +288,7 @@ impl SalesforceReader for SalesforceClient {
         Ok(out)
     }
 
+    #[tracing::instrument(name = "sf.search_by_phone", skip_all, fields(tenant = %t))]
     async fn search_by_phone(
         &self,
         t: &TenantId,
@@ -311,6 +315,7 @@ impl SalesforceReader for SalesforceClient {
         Ok(Vec::new())
     }
 
+    #[tracing::instrument(name = "sf.deleted_since", skip_all, fields(tenant = %t))]
     async fn deleted_since(
         &self,
         t: &TenantId,
@@ -330,6 +335,7 @@ impl SalesforceReader for SalesforceClient {
         .collect()
     }
 
+    #[tracing::instrument(name = "sf.active_users", skip_all, fields(tenant = %t))]
     async fn active_users(&self, t: &TenantId) -> Result<Vec<SfUser>, SfError> {
         self.query_all_records(t, "query", ACTIVE_USERS_SOQL.to_owned(), "User")
             .await?
@@ -341,6 +347,7 @@ impl SalesforceReader for SalesforceClient {
 
 #[async_trait]
 impl SalesforceWriter for SalesforceClient {
+    #[tracing::instrument(name = "sf.create_tasks", skip_all, fields(tenant = %t))]
     async fn create_tasks(
         &self,
         t: &TenantId,
@@ -373,6 +380,7 @@ impl SalesforceWriter for SalesforceClient {
         }
     }
 
+    #[tracing::instrument(name = "sf.update_task", skip_all, fields(tenant = %t))]
     async fn update_task(
         &self,
         t: &TenantId,
@@ -392,6 +400,7 @@ impl SalesforceWriter for SalesforceClient {
         self.exec.execute(t, &call).await.map(|_| ())
     }
 
+    #[tracing::instrument(name = "sf.find_task_by_call_object", skip_all, fields(tenant = %t))]
     async fn find_task_by_call_object(
         &self,
         t: &TenantId,
@@ -409,6 +418,7 @@ impl SalesforceWriter for SalesforceClient {
         first_id(&page)
     }
 
+    #[tracing::instrument(name = "sf.find_account", skip_all, fields(tenant = %t))]
     async fn find_account(
         &self,
         t: &TenantId,
@@ -420,12 +430,14 @@ impl SalesforceWriter for SalesforceClient {
         first_id(&page)
     }
 
+    #[tracing::instrument(name = "sf.create_account", skip_all, fields(tenant = %t))]
     async fn create_account(&self, t: &TenantId, name: &str) -> Result<SalesforceId, SfError> {
         let mut body = serde_json::Map::new();
         body.insert("Name".into(), json!(name));
         self.create_one(t, "Account", body, false).await
     }
 
+    #[tracing::instrument(name = "sf.create_record", skip_all, fields(tenant = %t))]
     async fn create_record(
         &self,
         t: &TenantId,
@@ -441,6 +453,7 @@ impl SalesforceWriter for SalesforceClient {
         .await
     }
 
+    #[tracing::instrument(name = "sf.update_records", skip_all, fields(tenant = %t))]
     async fn update_records(
         &self,
         t: &TenantId,

@@ -50,6 +50,43 @@ pub(crate) const CONTACT_FIELDS: &[&str] = &[
     "LastModifiedDate",
 ];
 
+/// The Lead fields for SOSL `RETURNING`: the address as its components, because compound
+/// fields are documented for SOQL `SELECT` only.
+pub(crate) const LEAD_SEARCH_FIELDS: &[&str] = &[
+    "Id",
+    "Phone",
+    "LastName",
+    "FirstName",
+    "Company",
+    "Email",
+    "Street",
+    "City",
+    "State",
+    "PostalCode",
+    "Description",
+    "IsConverted",
+    "ConvertedContactId",
+    "SystemModstamp",
+    "LastModifiedDate",
+];
+
+/// The Contact fields for SOSL `RETURNING` (address as components).
+pub(crate) const CONTACT_SEARCH_FIELDS: &[&str] = &[
+    "Id",
+    "Phone",
+    "LastName",
+    "FirstName",
+    "Account.Name",
+    "Email",
+    "MailingStreet",
+    "MailingCity",
+    "MailingState",
+    "MailingPostalCode",
+    "Description",
+    "SystemModstamp",
+    "LastModifiedDate",
+];
+
 /// Fields whose absence from describe means field-level security hides them (R10 preflight),
 /// with the label an admin sees in Setup. `Account.Name` is checked as Contact's `AccountId`
 /// lookup (Account.Name itself cannot be hidden).
@@ -227,11 +264,11 @@ pub(crate) fn phone_sosl(digits: &str, targets: SyncTargets) -> Option<String> {
     if targets.lead {
         returning.push(format!(
             "Lead({} WHERE IsConverted = false)",
-            LEAD_FIELDS.join(", ")
+            LEAD_SEARCH_FIELDS.join(", ")
         ));
     }
     if targets.contact {
-        returning.push(format!("Contact({})", CONTACT_FIELDS.join(", ")));
+        returning.push(format!("Contact({})", CONTACT_SEARCH_FIELDS.join(", ")));
     }
     if returning.is_empty() {
         return None;
@@ -311,6 +348,11 @@ struct LeadDto {
     company: Option<String>,
     email: Option<String>,
     address: Option<AddressDto>,
+    // Components, as SOSL returns them.
+    street: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    postal_code: Option<String>,
     description: Option<String>,
     is_converted: Option<bool>,
     converted_contact_id: Option<String>,
@@ -334,6 +376,10 @@ struct ContactDto {
     account: Option<AccountRefDto>,
     email: Option<String>,
     mailing_address: Option<AddressDto>,
+    mailing_street: Option<String>,
+    mailing_city: Option<String>,
+    mailing_state: Option<String>,
+    mailing_postal_code: Option<String>,
     description: Option<String>,
     system_modstamp: String,
     last_modified_date: String,
@@ -401,7 +447,12 @@ pub(crate) fn record_from_json(object: Option<SfObject>, v: Value) -> Result<SfR
                 first_name: non_empty(d.first_name),
                 company: non_empty(d.company),
                 email: non_empty(d.email),
-                address: flatten_address(d.address),
+                address: flatten_address(d.address.or(Some(AddressDto {
+                    street: d.street,
+                    city: d.city,
+                    state: d.state,
+                    postal_code: d.postal_code,
+                }))),
                 description: non_empty(d.description),
                 is_converted: d.is_converted.unwrap_or(false),
                 converted_contact_id: d
@@ -425,7 +476,12 @@ pub(crate) fn record_from_json(object: Option<SfObject>, v: Value) -> Result<SfR
                 first_name: non_empty(d.first_name),
                 company: non_empty(d.account.and_then(|a| a.name)),
                 email: non_empty(d.email),
-                address: flatten_address(d.mailing_address),
+                address: flatten_address(d.mailing_address.or(Some(AddressDto {
+                    street: d.mailing_street,
+                    city: d.mailing_city,
+                    state: d.mailing_state,
+                    postal_code: d.mailing_postal_code,
+                }))),
                 description: non_empty(d.description),
                 is_converted: false,
                 converted_contact_id: None,

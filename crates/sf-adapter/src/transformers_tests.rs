@@ -160,6 +160,7 @@ fn r21_phone_sosl_and_terms() {
     assert_eq!(phone_search_terms(&us), vec!["14155552671"]);
     let s = phone_sosl("0312345678", SyncTargets::BOTH).unwrap();
     assert!(s.starts_with("FIND {0312345678} IN PHONE FIELDS RETURNING Lead(Id, Phone"));
+    assert!(s.contains("Street, City, State, PostalCode") && !s.contains("Address"));
     assert!(s.contains("LastModifiedDate WHERE IsConverted = false), Contact(Id, Phone"));
     let only_contact = SyncTargets {
         lead: false,
@@ -196,7 +197,13 @@ fn r21_search_hits_confirmed_by_normalized_number() {
         .map(|v| record_from_json(None, v).unwrap())
         .collect();
     assert_eq!(hits.len(), 2);
+    assert_eq!(
+        hits[0].address.as_deref(),
+        Some("100-0001 東京都 千代田区 千代田1-1"),
+        "SOSL returns address components"
+    );
     assert_eq!(hits[1].record.object, SfObject::Contact);
+    assert_eq!(hits[1].address, None);
     let n = PhoneNumber::parse("+81312345678").unwrap();
     let ok = confirm_phone_hits(hits, &n);
     assert_eq!(ok.len(), 1);
