@@ -161,9 +161,10 @@ impl SalesforceClient {
         save_result(&r, object)?.ok_or_else(|| bad_response("the create response has no id"))
     }
 
-    /// POST or PATCH `/composite/sobjects` in chunks of 200. Results in input order; a chunk
-    /// that fails as a whole fails its records (and the ones after it, which are not sent),
-    /// unless nothing was written yet, in which case the whole call fails.
+    /// POST or PATCH `/composite/sobjects` in chunks of 200, `allOrNone: false`. Results in
+    /// input order. A chunk refused for a whole-call reason (throttled, transient, reconnect)
+    /// fails the whole call when nothing was written yet, else its records and the unsent
+    /// ones after it; a chunk refused for its content fails only its own records.
     async fn collections(
         &self,
         t: &TenantId,
@@ -200,12 +201,17 @@ impl SalesforceClient {
                 });
             match results {
                 Ok(rs) => out.extend(rs.into_iter().map(Ok)),
-                Err(e) if out.is_empty() => return Err(e),
-                Err(e) => {
+                // Nothing written yet: the call as a whole failed.
+                Err(e) if whole_call(&e) && out.is_empty() => return Err(e),
+                // Throttled or disconnected midway: the rest fail with it, unsent.
+                Err(e) if whole_call(&e) => {
                     let rest = total - out.len();
                     out.extend(std::iter::repeat_n(e, rest).map(Err));
                     return Ok(out);
                 }
+                // The chunk was rejected for its content (e.g. a hidden field): its records
+                // fail, later chunks are still tried.
+                Err(e) => out.extend(std::iter::repeat_n(e, n).map(Err)),
             }
         }
         Ok(out)

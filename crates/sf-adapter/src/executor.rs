@@ -518,7 +518,9 @@ impl Executor {
         let _g = st.auth.lock().await;
         let current = {
             let slot = lock(&st.slot);
-            if slot.generation != used_generation && slot.creds.is_some() {
+            // Someone refreshed, reloaded or forgot since this request's session was taken:
+            // the retry uses whatever is current now instead of refreshing again.
+            if slot.generation != used_generation {
                 return Ok(());
             }
             slot.creds.clone()

@@ -129,6 +129,29 @@ async fn a_failed_later_chunk_fails_only_its_records() {
     );
 }
 
+// A batch refused for its content (a hidden Task field) is per-record, like a single create.
+#[tokio::test]
+async fn a_chunk_refused_for_content_fails_its_records_not_the_call() {
+    let e = env().await;
+    Mock::given(method("POST"))
+        .and(path(format!("{V}/composite/sobjects")))
+        .respond_with(sf_json(400, json!([{"errorCode": "INVALID_FIELD", "message": "No such column 'CallDisposition' on sobject of type Task"}])))
+        .expect(1)
+        .mount(&e.instance)
+        .await;
+    let out = e
+        .client
+        .create_tasks(&e.t, &[draft(0), draft(1)])
+        .await
+        .unwrap();
+    for r in out {
+        assert!(
+            matches!(&r, Err(SfError::OrgConfig { problem: OrgProblem::HiddenField, object: Some(o), field: Some(f), .. }) if o == "Task" && f == "CallDisposition"),
+            "{r:?}"
+        );
+    }
+}
+
 // R35: a blocking duplicate rule lists the matches; allowSave sends the header.
 #[tokio::test]
 async fn r35_duplicates_detected_and_allow_save_header() {
