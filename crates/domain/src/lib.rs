@@ -15,6 +15,7 @@ pub mod phone;
 pub mod ports;
 pub mod rules;
 pub mod settings;
+pub mod usecases;
 
 pub use call::*;
 pub use email::{EmailAddress, EmailError};

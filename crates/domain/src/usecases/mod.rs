@@ -1,0 +1,3 @@
+//! Use cases: services that orchestrate the rules over the ports. Still no IO of their own.
+
+pub mod sync;
