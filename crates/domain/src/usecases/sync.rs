@@ -76,7 +76,7 @@ pub mod skip {
     pub const INVALID_NUMBER: &str = "invalid_number";
     /// R15: a converted Lead that is not imported (or no longer linked).
     pub const CONVERTED: &str = "converted";
-    /// R14: another record won the number.
+    /// R14: another record won the number (records of this run that are duplicates at its end).
     pub const DUPLICATE: &str = "duplicate";
     /// R11: a dirty customer with no linked record has nowhere to be written.
     pub const NOT_LINKED: &str = "not_linked";
@@ -186,7 +186,9 @@ impl CustomerSync {
 
     /// One sync run for the tenant (R16): `Initial` imports the last `import_window_days`,
     /// `Incremental` reads what changed since the watermark, `WriteBack` only writes back.
-    /// Every run ends with a write-back round, budget permitting.
+    /// Every run ends with a write-back round, budget permitting (also when the import itself
+    /// was deferred for budget, C3). A deferral ends the run as `Ok` with
+    /// [`RunStatus::Deferred`], recorded with `ok = false` and the reason in `errors`.
     ///
     /// Errors: `AlreadyRunning` when another holder has the lease (nothing recorded); any
     /// other error is recorded in the run (R17) before it is returned, and what was committed
@@ -205,8 +207,14 @@ impl CustomerSync {
                     self.import(t, kind, progress, &mut run).await
                 }
             };
+            // C3: write-back outranks background sync, so a budget deferral of the import
+            // still lets it try (it has its own, higher ceiling). Salesforce's own refusal
+            // (an error here) stops everything.
             let result = match result {
-                Ok(None) => self.write_back_round(t, &mut run).await,
+                Ok(deferred @ (None | Some(DeferReason::Budget))) => self
+                    .write_back_round(t, &mut run)
+                    .await
+                    .map(|wb| deferred.or(wb)),
                 other => other,
             };
             self.finish(t, run, result).await
@@ -757,7 +765,17 @@ impl Run {
         self.report.created += c.creates.len() as u64;
         self.report.updated += c.updates.len() as u64;
         self.report.unlinked += c.unlinks.len() as u64;
-        self.report.duplicates = self.index.duplicates.len() as u64;
+        // Counted from the run's current duplicate set, not from loss events: which record
+        // "lost" first depends on page order, the final set does not (R14).
+        let duplicates = self.index.duplicates.len() as u64;
+        self.report.duplicates = duplicates;
+        if duplicates > 0 {
+            self.report
+                .skipped
+                .insert(skip::DUPLICATE.to_owned(), duplicates);
+        } else {
+            self.report.skipped.remove(skip::DUPLICATE);
+        }
     }
 }
 
@@ -1032,7 +1050,6 @@ impl PageOut {
                 let me = me.clone();
                 self.duplicate(&e164, &me, &winner.record, run);
             }
-            self.skip(skip::DUPLICATE, run);
             return;
         }
 
@@ -1149,5 +1166,1578 @@ impl PageOut {
             }
         }
         changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        ApiUsage, DeletedRecord, FieldChange, MockLocks, MockSalesforceReader, NewRecord,
+        RecordPage, SyncRun, TaskDraft, TaskPatch,
+    };
+    use crate::{Member, OrgProblem, SalesforceId, SfUser, SyncTargets};
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::task::{Context, Poll, Waker};
+
+    // ------------------------------------------------------------------------------------------
+    // Harness: an executor for ready futures and an in-memory world (Salesforce + store).
+    // ------------------------------------------------------------------------------------------
+
+    /// Every fake answers at once, so polling until ready never waits.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..1_000 {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+        panic!("a fake returned Pending");
+    }
+
+    fn at(minute: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).single().unwrap() + TimeDelta::minutes(minute)
+    }
+
+    const NOW: i64 = 10_000;
+
+    fn tenant() -> TenantId {
+        TenantId::parse("acme").unwrap()
+    }
+
+    fn sfid(object: SfObject, n: u32) -> SalesforceId {
+        let prefix = match object {
+            SfObject::Lead => "00Q",
+            SfObject::Contact => "003",
+        };
+        SalesforceId::parse(&format!("{prefix}{n:012}")).unwrap()
+    }
+
+    fn rref(object: SfObject, n: u32) -> SalesforceRecordRef {
+        SalesforceRecordRef {
+            object,
+            id: sfid(object, n),
+        }
+    }
+
+    fn lead(n: u32) -> SalesforceRecordRef {
+        rref(SfObject::Lead, n)
+    }
+
+    fn contact(n: u32) -> SalesforceRecordRef {
+        rref(SfObject::Contact, n)
+    }
+
+    /// A record whose SystemModstamp and LastModifiedDate are both `minute`.
+    fn rec(r: SalesforceRecordRef, phone: Option<&str>, minute: i64) -> SfRecord {
+        SfRecord {
+            last_name: Some(format!("姓{}", r.id.as_str())),
+            first_name: Some("名".into()),
+            company: Some("SF社".into()),
+            email: Some("sf@example.jp".into()),
+            address: Some("東京都".into()),
+            description: Some("SFメモ".into()),
+            record: r,
+            phone: phone.map(Into::into),
+            is_converted: false,
+            converted_contact_id: None,
+            system_modstamp: at(minute),
+            last_modified: at(minute),
+        }
+    }
+
+    fn num(s: &str) -> PhoneNumber {
+        PhoneNumber::parse(s).unwrap()
+    }
+
+    /// A customer in the store as an earlier run left it, linked to `r` as it is now.
+    fn customer_for(id: i64, r: &SfRecord) -> Customer {
+        Customer {
+            id: CustomerId(id),
+            number: num(r.phone.as_deref().unwrap()),
+            fields: r.customer_fields(),
+            link: Some(SfLink {
+                record: r.record.clone(),
+                system_modstamp: Some(r.system_modstamp),
+            }),
+            dirty: vec![],
+            edited_at: None,
+        }
+    }
+
+    struct Sf {
+        records: Vec<SfRecord>,
+        deleted: Vec<(SfObject, DeletedRecord)>,
+        page_size: usize,
+        /// Fails the fetch_page call with this index (0-based) once.
+        fail_fetch: Option<(usize, SfError)>,
+        hidden: Option<(&'static str, &'static str)>,
+        fail_updates: HashSet<SalesforceRecordRef>,
+        fetches: Vec<(RecordQuery, Option<PageCursor>)>,
+        fetch_records_calls: Vec<Vec<SalesforceRecordRef>>,
+        deleted_calls: Vec<(SfObject, DateTime<Utc>, DateTime<Utc>)>,
+        update_calls: Vec<Vec<RecordUpdate>>,
+    }
+
+    #[derive(Default)]
+    struct Db {
+        customers: BTreeMap<i64, Customer>,
+        next_id: i64,
+        duplicates: BTreeMap<String, DuplicateEntry>,
+        watermarks: HashMap<SfObject, DateTime<Utc>>,
+        runs: Vec<SyncRun>,
+        users: Vec<SfUser>,
+        lock: Option<String>,
+    }
+
+    struct World {
+        sf: Mutex<Sf>,
+        db: Mutex<Db>,
+        requests: AtomicU64,
+        usage: Mutex<Option<ApiUsage>>,
+        settings: Mutex<IntegrationSettings>,
+    }
+
+    impl World {
+        fn new(records: Vec<SfRecord>) -> Arc<Self> {
+            Arc::new(Self {
+                sf: Mutex::new(Sf {
+                    records,
+                    deleted: vec![],
+                    page_size: 2_000,
+                    fail_fetch: None,
+                    hidden: None,
+                    fail_updates: HashSet::new(),
+                    fetches: vec![],
+                    fetch_records_calls: vec![],
+                    deleted_calls: vec![],
+                    update_calls: vec![],
+                }),
+                db: Mutex::new(Db {
+                    next_id: 1_000,
+                    ..Db::default()
+                }),
+                requests: AtomicU64::new(0),
+                usage: Mutex::new(None),
+                settings: Mutex::new(IntegrationSettings::default()),
+            })
+        }
+
+        fn targets(self: &Arc<Self>, lead: bool, contact: bool) -> Arc<Self> {
+            self.settings.lock().unwrap().sync_targets = SyncTargets { lead, contact };
+            self.clone()
+        }
+
+        fn page_size(self: &Arc<Self>, n: usize) -> Arc<Self> {
+            self.sf.lock().unwrap().page_size = n;
+            self.clone()
+        }
+
+        fn with_customers(self: &Arc<Self>, cs: Vec<Customer>) -> Arc<Self> {
+            let mut db = self.db.lock().unwrap();
+            for c in cs {
+                db.customers.insert(c.id.0, c);
+            }
+            drop(db);
+            self.clone()
+        }
+
+        fn watermark(self: &Arc<Self>, object: SfObject, minute: i64) -> Arc<Self> {
+            self.db
+                .lock()
+                .unwrap()
+                .watermarks
+                .insert(object, at(minute));
+            self.clone()
+        }
+
+        fn ports(self: &Arc<Self>) -> SyncPorts {
+            SyncPorts {
+                reader: self.clone(),
+                writer: self.clone(),
+                usage: self.clone(),
+                customers: self.clone(),
+                runs: self.clone(),
+                directory: self.clone(),
+                locks: self.clone(),
+                settings: self.clone(),
+                clock: self.clone(),
+            }
+        }
+
+        fn run(self: &Arc<Self>, kind: SyncKind) -> Result<SyncOutcome, SyncError> {
+            run_with(self.ports(), kind)
+        }
+
+        fn customers(&self) -> Vec<Customer> {
+            self.db
+                .lock()
+                .unwrap()
+                .customers
+                .values()
+                .cloned()
+                .collect()
+        }
+
+        fn by_number(&self, e164: &str) -> Customer {
+            self.customers()
+                .into_iter()
+                .find(|c| c.number.e164() == e164)
+                .unwrap_or_else(|| panic!("no customer with {e164}"))
+        }
+
+        fn get(&self, id: i64) -> Customer {
+            self.db.lock().unwrap().customers[&id].clone()
+        }
+
+        fn duplicates(&self) -> Vec<(SalesforceRecordRef, SalesforceRecordRef)> {
+            let db = self.db.lock().unwrap();
+            db.duplicates
+                .values()
+                .map(|d| (d.record.clone(), d.winner.clone()))
+                .collect()
+        }
+
+        fn last_run(&self) -> SyncRun {
+            self.db.lock().unwrap().runs.last().cloned().unwrap()
+        }
+
+        fn hit(&self) {
+            self.requests.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn options() -> SyncOptions {
+        SyncOptions {
+            holder: "test-holder".into(),
+            ..SyncOptions::default()
+        }
+    }
+
+    fn run_with(ports: SyncPorts, kind: SyncKind) -> Result<SyncOutcome, SyncError> {
+        let sync = CustomerSync::new(ports, options());
+        block_on(sync.run(&tenant(), kind, &|_| {}))
+    }
+
+    fn fake_err() -> SfError {
+        SfError::NotFound {
+            cause: "not faked".into(),
+        }
+    }
+
+    #[async_trait]
+    impl SalesforceReader for World {
+        async fn check_field_access(&self, _: &TenantId, _: &[SfObject]) -> Result<(), SfError> {
+            self.hit();
+            match self.sf.lock().unwrap().hidden {
+                Some((object, field)) => Err(SfError::OrgConfig {
+                    problem: OrgProblem::HiddenField,
+                    code: "INVALID_FIELD".into(),
+                    object: Some(object.into()),
+                    field: Some(field.into()),
+                    cause: "No such column".into(),
+                }),
+                None => Ok(()),
+            }
+        }
+
+        async fn fetch_page(
+            &self,
+            _: &TenantId,
+            q: &RecordQuery,
+            cursor: Option<PageCursor>,
+        ) -> Result<RecordPage, SfError> {
+            self.hit();
+            let mut sf = self.sf.lock().unwrap();
+            let call = sf.fetches.len();
+            sf.fetches.push((q.clone(), cursor.clone()));
+            if sf.fail_fetch.as_ref().is_some_and(|(n, _)| *n == call) {
+                let (_, e) = sf.fail_fetch.take().unwrap();
+                return Err(e);
+            }
+            let mut matching: Vec<SfRecord> = sf
+                .records
+                .iter()
+                .filter(|r| r.record.object == q.object)
+                .filter(|r| q.since.is_none_or(|s| r.system_modstamp >= s))
+                .filter(|r| q.modified_after.is_none_or(|s| r.last_modified >= s))
+                .filter(|r| !q.only_with_phone || r.phone.as_deref().is_some_and(|p| !p.is_empty()))
+                .filter(|r| !q.exclude_converted || !r.is_converted)
+                .cloned()
+                .collect();
+            matching.sort_by(|a, b| {
+                (a.system_modstamp, &a.record.id).cmp(&(b.system_modstamp, &b.record.id))
+            });
+            let start: usize = cursor.map_or(0, |c| c.0.parse().unwrap());
+            let end = (start + sf.page_size).min(matching.len());
+            Ok(RecordPage {
+                records: matching[start..end].to_vec(),
+                next: (end < matching.len()).then(|| PageCursor(end.to_string())),
+                total_size: matching.len() as u64,
+            })
+        }
+
+        async fn fetch_records(
+            &self,
+            _: &TenantId,
+            refs: &[SalesforceRecordRef],
+        ) -> Result<Vec<SfRecord>, SfError> {
+            self.hit();
+            let mut sf = self.sf.lock().unwrap();
+            sf.fetch_records_calls.push(refs.to_vec());
+            Ok(sf
+                .records
+                .iter()
+                .filter(|r| refs.contains(&r.record))
+                .cloned()
+                .collect())
+        }
+
+        async fn search_by_phone(
+            &self,
+            _: &TenantId,
+            _: &PhoneNumber,
+            _: SyncTargets,
+        ) -> Result<Vec<SfRecord>, SfError> {
+            Err(fake_err())
+        }
+
+        async fn deleted_since(
+            &self,
+            _: &TenantId,
+            object: SfObject,
+            since: DateTime<Utc>,
+            until: DateTime<Utc>,
+        ) -> Result<Vec<DeletedRecord>, SfError> {
+            self.hit();
+            let mut sf = self.sf.lock().unwrap();
+            sf.deleted_calls.push((object, since, until));
+            Ok(sf
+                .deleted
+                .iter()
+                .filter(|(o, _)| *o == object)
+                .map(|(_, d)| d.clone())
+                .collect())
+        }
+
+        async fn active_users(&self, _: &TenantId) -> Result<Vec<SfUser>, SfError> {
+            self.hit();
+            Ok(vec![SfUser {
+                id: SalesforceId::parse("005000000000001").unwrap(),
+                email: None,
+                name: "営業 一郎".into(),
+                active: true,
+            }])
+        }
+    }
+
+    #[async_trait]
+    impl SalesforceWriter for World {
+        async fn create_tasks(
+            &self,
+            _: &TenantId,
+            _: &[TaskDraft],
+        ) -> Result<Vec<Result<SalesforceId, SfError>>, SfError> {
+            Err(fake_err())
+        }
+        async fn update_task(
+            &self,
+            _: &TenantId,
+            _: &SalesforceId,
+            _: &TaskPatch,
+        ) -> Result<(), SfError> {
+            Err(fake_err())
+        }
+        async fn find_task_by_call_object(
+            &self,
+            _: &TenantId,
+            _: &str,
+        ) -> Result<Option<SalesforceId>, SfError> {
+            Err(fake_err())
+        }
+        async fn find_account(
+            &self,
+            _: &TenantId,
+            _: &str,
+        ) -> Result<Option<SalesforceId>, SfError> {
+            Err(fake_err())
+        }
+        async fn create_account(&self, _: &TenantId, _: &str) -> Result<SalesforceId, SfError> {
+            Err(fake_err())
+        }
+        async fn create_record(
+            &self,
+            _: &TenantId,
+            _: &NewRecord,
+            _: bool,
+        ) -> Result<SalesforceId, SfError> {
+            Err(fake_err())
+        }
+
+        /// Applies the update like Salesforce would, so the next read is the echo (R11).
+        async fn update_records(
+            &self,
+            _: &TenantId,
+            updates: &[RecordUpdate],
+        ) -> Result<Vec<Result<(), SfError>>, SfError> {
+            self.hit();
+            let mut sf = self.sf.lock().unwrap();
+            sf.update_calls.push(updates.to_vec());
+            let mut results = Vec::new();
+            for u in updates {
+                if sf.fail_updates.contains(&u.record) {
+                    results.push(Err(SfError::OrgConfig {
+                        problem: OrgProblem::ValidationRule,
+                        code: "FIELD_CUSTOM_VALIDATION_EXCEPTION".into(),
+                        object: Some(u.record.object.to_string()),
+                        field: None,
+                        cause: "Email is required".into(),
+                    }));
+                    continue;
+                }
+                let r = sf
+                    .records
+                    .iter_mut()
+                    .find(|r| r.record == u.record)
+                    .unwrap();
+                for change in &u.changes {
+                    match change.clone() {
+                        FieldChange::Phone(p) => r.phone = p,
+                        FieldChange::Name {
+                            last_name,
+                            first_name,
+                        } => {
+                            r.last_name = Some(last_name);
+                            r.first_name = first_name;
+                        }
+                        FieldChange::Email(e) => r.email = e,
+                        FieldChange::Description(d) => r.description = d,
+                        FieldChange::Company(c) => r.company = c,
+                    }
+                }
+                r.system_modstamp = at(NOW);
+                r.last_modified = at(NOW);
+                results.push(Ok(()));
+            }
+            Ok(results)
+        }
+    }
+
+    impl ApiUsageView for World {
+        fn usage(&self, _: &TenantId) -> Option<ApiUsage> {
+            *self.usage.lock().unwrap()
+        }
+        fn requests_sent(&self, _: &TenantId) -> u64 {
+            self.requests.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait]
+    impl CustomerStore for World {
+        async fn find_by_number(
+            &self,
+            _: &TenantId,
+            e164: &str,
+        ) -> Result<Option<Customer>, StoreError> {
+            Ok(self
+                .customers()
+                .into_iter()
+                .find(|c| c.number.e164() == e164))
+        }
+        async fn find_by_numbers(
+            &self,
+            _: &TenantId,
+            e164: &[String],
+        ) -> Result<Vec<Customer>, StoreError> {
+            Ok(self
+                .customers()
+                .into_iter()
+                .filter(|c| e164.iter().any(|n| n == c.number.e164()))
+                .collect())
+        }
+        async fn find_by_records(
+            &self,
+            _: &TenantId,
+            records: &[SalesforceRecordRef],
+        ) -> Result<Vec<Customer>, StoreError> {
+            Ok(self
+                .customers()
+                .into_iter()
+                .filter(|c| c.link.as_ref().is_some_and(|l| records.contains(&l.record)))
+                .collect())
+        }
+        async fn get(&self, _: &TenantId, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+            Ok(self.db.lock().unwrap().customers.get(&id.0).cloned())
+        }
+
+        /// All or nothing, and refuses any state that breaks R18 or links a record twice.
+        async fn apply_changes(
+            &self,
+            _: &TenantId,
+            ch: &CustomerChanges,
+        ) -> Result<(), StoreError> {
+            let mut db = self.db.lock().unwrap();
+            let mut customers = db.customers.clone();
+            let mut next_id = db.next_id;
+            for id in &ch.unlinks {
+                let c = customers
+                    .get_mut(&id.0)
+                    .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+                c.link = None;
+            }
+            for u in &ch.updates {
+                let c = customers
+                    .get_mut(&u.id.0)
+                    .ok_or_else(|| StoreError::NotFound(u.id.to_string()))?;
+                c.number = u.number.clone();
+                c.fields = u.fields.clone();
+                c.link = u.link.clone();
+                c.dirty = u.dirty.clone();
+            }
+            for n in &ch.creates {
+                next_id += 1;
+                customers.insert(
+                    next_id,
+                    Customer {
+                        id: CustomerId(next_id),
+                        number: n.number.clone(),
+                        fields: n.fields.clone(),
+                        link: n.link.clone(),
+                        dirty: vec![],
+                        edited_at: None,
+                    },
+                );
+            }
+            let mut numbers = HashSet::new();
+            let mut links = HashSet::new();
+            for c in customers.values() {
+                if !numbers.insert(c.number.e164().to_owned()) {
+                    return Err(StoreError::Conflict(format!(
+                        "R18: two customers with {}",
+                        c.number.e164()
+                    )));
+                }
+                if let Some(l) = &c.link
+                    && !links.insert(l.record.clone())
+                {
+                    return Err(StoreError::Conflict(format!("{} linked twice", l.record)));
+                }
+            }
+            db.customers = customers;
+            db.next_id = next_id;
+            for r in &ch.clear_duplicates {
+                db.duplicates.remove(&r.to_string());
+            }
+            for d in &ch.duplicates {
+                db.duplicates.insert(d.record.to_string(), d.clone());
+            }
+            if let Some((object, wm)) = ch.watermark {
+                db.watermarks.insert(object, wm);
+            }
+            Ok(())
+        }
+        async fn link(
+            &self,
+            _: &TenantId,
+            id: CustomerId,
+            link: &SfLink,
+        ) -> Result<(), StoreError> {
+            let mut db = self.db.lock().unwrap();
+            if let Some(c) = db.customers.get_mut(&id.0) {
+                c.link = Some(link.clone());
+            }
+            Ok(())
+        }
+        async fn pending_write_back(
+            &self,
+            _: &TenantId,
+            limit: u64,
+        ) -> Result<Vec<Customer>, StoreError> {
+            Ok(self
+                .customers()
+                .into_iter()
+                .filter(|c| !c.dirty.is_empty())
+                .take(limit as usize)
+                .collect())
+        }
+        async fn mark_written_back(
+            &self,
+            _: &TenantId,
+            id: CustomerId,
+            edited_at: Option<DateTime<Utc>>,
+        ) -> Result<(), StoreError> {
+            let mut db = self.db.lock().unwrap();
+            if let Some(c) = db.customers.get_mut(&id.0)
+                && c.edited_at <= edited_at
+            {
+                c.dirty.clear();
+            }
+            Ok(())
+        }
+        async fn watermark(
+            &self,
+            _: &TenantId,
+            object: SfObject,
+        ) -> Result<Option<DateTime<Utc>>, StoreError> {
+            Ok(self.db.lock().unwrap().watermarks.get(&object).copied())
+        }
+    }
+
+    #[async_trait]
+    impl SyncRunStore for World {
+        async fn start_run(
+            &self,
+            _: &TenantId,
+            kind: SyncKind,
+            now: DateTime<Utc>,
+        ) -> Result<i64, StoreError> {
+            let mut db = self.db.lock().unwrap();
+            let id = db.runs.len() as i64 + 1;
+            db.runs.push(SyncRun {
+                id,
+                kind,
+                started_at: now,
+                finished_at: None,
+                ok: None,
+                report: SyncReport::default(),
+            });
+            Ok(id)
+        }
+        async fn update_run(
+            &self,
+            _: &TenantId,
+            run_id: i64,
+            report: &SyncReport,
+            finished: Option<(DateTime<Utc>, bool)>,
+        ) -> Result<(), StoreError> {
+            let mut db = self.db.lock().unwrap();
+            let run = db.runs.iter_mut().find(|r| r.id == run_id).unwrap();
+            run.report = report.clone();
+            if let Some((at, ok)) = finished {
+                run.finished_at = Some(at);
+                run.ok = Some(ok);
+            }
+            Ok(())
+        }
+        async fn runs(&self, _: &TenantId, limit: u64) -> Result<Vec<SyncRun>, StoreError> {
+            let db = self.db.lock().unwrap();
+            Ok(db.runs.iter().rev().take(limit as usize).cloned().collect())
+        }
+    }
+
+    #[async_trait]
+    impl DirectoryStore for World {
+        async fn save_users(&self, _: &TenantId, users: &[SfUser]) -> Result<(), StoreError> {
+            self.db.lock().unwrap().users = users.to_vec();
+            Ok(())
+        }
+        async fn users(&self, _: &TenantId) -> Result<Vec<SfUser>, StoreError> {
+            Ok(self.db.lock().unwrap().users.clone())
+        }
+        async fn members(&self, _: &TenantId) -> Result<Vec<Member>, StoreError> {
+            Ok(vec![])
+        }
+    }
+
+    #[async_trait]
+    impl Locks for World {
+        async fn try_lock(
+            &self,
+            _: &TenantId,
+            _: &str,
+            holder: &str,
+            _: Duration,
+            _: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            let mut db = self.db.lock().unwrap();
+            match &db.lock {
+                Some(h) if h != holder => Ok(false),
+                _ => {
+                    db.lock = Some(holder.to_owned());
+                    Ok(true)
+                }
+            }
+        }
+        async fn unlock(&self, _: &TenantId, _: &str, holder: &str) -> Result<(), StoreError> {
+            let mut db = self.db.lock().unwrap();
+            if db.lock.as_deref() == Some(holder) {
+                db.lock = None;
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl SettingsStore for World {
+        async fn settings(&self, _: &TenantId) -> Result<Option<IntegrationSettings>, StoreError> {
+            Ok(Some(self.settings.lock().unwrap().clone()))
+        }
+        async fn save_settings(
+            &self,
+            _: &TenantId,
+            s: &IntegrationSettings,
+        ) -> Result<(), StoreError> {
+            *self.settings.lock().unwrap() = s.clone();
+            Ok(())
+        }
+    }
+
+    impl Clock for World {
+        fn now(&self) -> DateTime<Utc> {
+            at(NOW)
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------
+    // Tests
+    // ------------------------------------------------------------------------------------------
+
+    #[test]
+    fn run_future_is_send_so_the_scheduler_can_spawn_it() {
+        fn assert_send<T: Send>(_: &T) {}
+        let w = World::new(vec![]);
+        let sync = CustomerSync::new(w.ports(), options());
+        let t = tenant();
+        let fut = sync.run(&t, SyncKind::Incremental, &|_| {});
+        assert_send(&fut);
+    }
+
+    #[test]
+    fn lock_held_by_another_holder_is_already_running_and_nothing_else_happens() {
+        let w = World::new(vec![rec(lead(1), Some("03-1234-5678"), 1)]);
+        let mut locks = MockLocks::new();
+        locks
+            .expect_try_lock()
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(false));
+        locks.expect_unlock().never();
+        let ports = SyncPorts {
+            locks: Arc::new(locks),
+            ..w.ports()
+        };
+        assert_eq!(
+            run_with(ports, SyncKind::Incremental),
+            Err(SyncError::AlreadyRunning)
+        );
+        assert!(w.db.lock().unwrap().runs.is_empty(), "no run recorded");
+        assert!(w.sf.lock().unwrap().fetches.is_empty());
+        assert_eq!(w.requests_sent(&tenant()), 0);
+    }
+
+    #[test]
+    fn r10_hidden_field_stops_the_run_before_any_page_with_the_setting_to_change() {
+        let w = World::new(vec![rec(lead(1), Some("03-1234-5678"), 1)]);
+        let mut reader = MockSalesforceReader::new();
+        reader
+            .expect_check_field_access()
+            .times(1)
+            .returning(|_, objects| {
+                assert_eq!(objects, [SfObject::Lead, SfObject::Contact]);
+                Err(SfError::OrgConfig {
+                    problem: OrgProblem::HiddenField,
+                    code: "INVALID_FIELD".into(),
+                    object: Some("Lead".into()),
+                    field: Some("Email".into()),
+                    cause: "No such column 'Email' on entity 'Lead'".into(),
+                })
+            });
+        reader.expect_fetch_page().never();
+        reader.expect_active_users().never();
+        reader.expect_deleted_since().never();
+        let ports = SyncPorts {
+            reader: Arc::new(reader),
+            ..w.ports()
+        };
+        let err = run_with(ports, SyncKind::Initial).unwrap_err();
+        assert!(matches!(
+            err,
+            SyncError::Salesforce(SfError::OrgConfig {
+                problem: OrgProblem::HiddenField,
+                ..
+            })
+        ));
+        let run = w.last_run();
+        assert_eq!(run.ok, Some(false));
+        assert!(run.finished_at.is_some());
+        let text = run.report.errors.join("\n");
+        assert!(text.contains("Lead.Email"), "{text}");
+        assert!(text.contains("Set Field-Level Security"), "{text}");
+        assert!(text.contains("項目レベルセキュリティ"), "{text}");
+        assert!(w.customers().is_empty(), "no partial import");
+        assert_eq!(w.db.lock().unwrap().lock, None, "lease released on error");
+    }
+
+    #[test]
+    fn r12_records_without_phone_are_skipped_and_a_cleared_phone_unlinks() {
+        let linked_before = rec(lead(1), Some("03-1111-1111"), 5);
+        let mut cleared = linked_before.clone();
+        cleared.phone = None;
+        cleared.system_modstamp = at(20);
+        cleared.last_modified = at(20);
+        let w = World::new(vec![
+            cleared,
+            rec(lead(2), None, 21),
+            rec(lead(3), Some(" "), 22),
+            rec(lead(4), Some("03-2222-2222"), 23),
+        ])
+        .targets(true, false)
+        .with_customers(vec![customer_for(1, &linked_before)])
+        .watermark(SfObject::Lead, 10);
+
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(out.report.skipped.get(skip::NO_PHONE), Some(&3));
+        assert_eq!(out.report.unlinked, 1);
+        assert_eq!(out.report.created, 1);
+        let kept = w.get(1);
+        assert_eq!(kept.link, None, "unlinked, but the customer stays (R18)");
+        assert_eq!(kept.number.e164(), "+81311111111");
+        assert_eq!(w.customers().len(), 2);
+    }
+
+    #[test]
+    fn r13_numbers_are_compared_normalized_and_invalid_ones_skipped() {
+        let w = World::new(vec![
+            rec(lead(1), Some("03-1234-5678"), 1),
+            rec(lead(2), Some("0312345678"), 2),
+            rec(lead(3), Some("+81 3 1234 5678"), 3),
+            rec(lead(4), Some("+81-(0)3-1234-5678"), 4),
+            rec(lead(5), Some("12"), 5),
+        ])
+        .targets(true, false);
+        let out = w.run(SyncKind::Initial).unwrap();
+        let cs = w.customers();
+        assert_eq!(cs.len(), 1, "one customer per normalized number (R18)");
+        assert_eq!(cs[0].number.e164(), "+81312345678");
+        // The most recently modified Lead won (R14); its text is kept for display.
+        assert_eq!(cs[0].number.raw(), "+81-(0)3-1234-5678");
+        assert_eq!(cs[0].link.as_ref().unwrap().record, lead(4));
+        assert_eq!(out.report.skipped.get(skip::INVALID_NUMBER), Some(&1));
+        assert_eq!(out.report.duplicates, 3);
+    }
+
+    /// Every order of `items` (Heap's algorithm, small n).
+    fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
+        fn go<T: Clone>(k: usize, a: &mut Vec<T>, out: &mut Vec<Vec<T>>) {
+            if k <= 1 {
+                out.push(a.clone());
+                return;
+            }
+            for i in 0..k {
+                go(k - 1, a, out);
+                let j = if k.is_multiple_of(2) { i } else { 0 };
+                a.swap(j, k - 1);
+            }
+        }
+        let mut out = vec![];
+        go(items.len(), &mut items.to_vec(), &mut out);
+        out
+    }
+
+    #[test]
+    fn r14_duplicates_across_pages_and_objects_one_winner_whatever_the_page_order() {
+        // LastModifiedDate decides among equals; SystemModstamp decides the page order.
+        let base = [
+            (lead(1), 50), // newest, but a Lead
+            (lead(2), 40),
+            (contact(1), 10),
+            (contact(2), 30), // the newest Contact: the winner
+        ];
+        let orders = permutations(&[0i64, 1, 2, 3]);
+        assert_eq!(orders.len(), 24);
+        for order in orders {
+            let records: Vec<SfRecord> = base
+                .iter()
+                .zip(&order)
+                .map(|((r, modified), page_pos)| {
+                    let mut x = rec(r.clone(), Some("090-1234-5678"), 100 + page_pos);
+                    x.last_modified = at(*modified);
+                    x
+                })
+                .collect();
+            let w = World::new(records).page_size(1);
+            let out = w.run(SyncKind::Initial).unwrap();
+            let cs = w.customers();
+            assert_eq!(cs.len(), 1, "order {order:?}");
+            assert_eq!(
+                cs[0].link.as_ref().unwrap().record,
+                contact(2),
+                "order {order:?}"
+            );
+            assert_eq!(
+                cs[0].fields.name.as_deref(),
+                Some(format!("姓{} 名", contact(2).id).as_str())
+            );
+            let mut dups = w.duplicates();
+            dups.sort_by_key(|(r, _)| r.to_string());
+            assert_eq!(
+                dups,
+                vec![
+                    (contact(1), contact(2)),
+                    (lead(1), contact(2)),
+                    (lead(2), contact(2)),
+                ],
+                "order {order:?}"
+            );
+            assert_eq!(out.report.duplicates, 3, "order {order:?}");
+            assert_eq!(out.report.skipped.get(skip::DUPLICATE), Some(&3));
+        }
+    }
+
+    #[test]
+    fn r14_among_leads_most_recent_wins_ties_by_id_whatever_the_page_order() {
+        let base = [(lead(3), 9), (lead(2), 9), (lead(1), 5)];
+        for order in permutations(&[0i64, 1, 2]) {
+            let records: Vec<SfRecord> = base
+                .iter()
+                .zip(&order)
+                .map(|((r, modified), pos)| {
+                    let mut x = rec(r.clone(), Some("03-5555-0000"), 100 + pos);
+                    x.last_modified = at(*modified);
+                    x
+                })
+                .collect();
+            let w = World::new(records).page_size(1).targets(true, false);
+            w.run(SyncKind::Initial).unwrap();
+            let cs = w.customers();
+            assert_eq!(cs.len(), 1);
+            assert_eq!(
+                cs[0].link.as_ref().unwrap().record,
+                lead(2),
+                "order {order:?}"
+            );
+            assert_eq!(w.duplicates().len(), 2);
+        }
+    }
+
+    #[test]
+    fn r14_record_linked_before_the_run_keeps_its_number_over_a_newer_contact() {
+        let linked = rec(lead(1), Some("03-1234-5678"), 5);
+        let w = World::new(vec![
+            linked.clone(),
+            rec(contact(9), Some("0312345678"), 50),
+        ])
+        .with_customers(vec![customer_for(1, &linked)])
+        .watermark(SfObject::Lead, 10)
+        .watermark(SfObject::Contact, 10);
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(w.get(1).link.unwrap().record, lead(1));
+        assert_eq!(w.duplicates(), vec![(contact(9), lead(1))]);
+        assert_eq!(out.report.duplicates, 1);
+        assert_eq!(w.customers().len(), 1);
+    }
+
+    #[test]
+    fn r15_linked_converted_lead_relinks_to_its_contact_whose_data_wins() {
+        let before = rec(lead(1), Some("03-1234-5678"), 5);
+        let mut converted = before.clone();
+        converted.is_converted = true;
+        converted.converted_contact_id = Some(sfid(SfObject::Contact, 7));
+        converted.system_modstamp = at(20);
+        let mut the_contact = rec(contact(7), Some("090-8888-7777"), 20);
+        the_contact.last_name = Some("転換".into());
+        let mut local = customer_for(1, &before);
+        local.dirty = vec![SyncedField::Name];
+        local.edited_at = Some(at(15));
+        local.fields.name = Some("ローカル 編集".into());
+        let w = World::new(vec![converted, the_contact])
+            .with_customers(vec![local])
+            .watermark(SfObject::Lead, 10)
+            .watermark(SfObject::Contact, 10);
+
+        let out = w.run(SyncKind::Incremental).unwrap();
+        let c = w.get(1);
+        assert_eq!(c.link.as_ref().unwrap().record, contact(7));
+        assert_eq!(
+            c.number.e164(),
+            "+819088887777",
+            "the Contact's Phone is the number now"
+        );
+        assert_eq!(
+            c.fields.name.as_deref(),
+            Some("転換 名"),
+            "the Contact's data wins"
+        );
+        assert!(c.dirty.is_empty());
+        assert_eq!(
+            w.sf.lock().unwrap().fetch_records_calls,
+            vec![vec![contact(7)]],
+            "one fetch for the page's conversions"
+        );
+        assert_eq!(
+            w.customers().len(),
+            1,
+            "the Contact's own page does not create a second"
+        );
+        assert!(out.report.errors.is_empty(), "{:?}", out.report.errors);
+        assert!(
+            w.sf.lock().unwrap().update_calls.is_empty(),
+            "converted Leads are never written"
+        );
+    }
+
+    #[test]
+    fn r15_lead_converted_to_a_contact_without_phone_unlinks() {
+        let before = rec(lead(1), Some("03-1234-5678"), 5);
+        let mut converted = before.clone();
+        converted.is_converted = true;
+        converted.converted_contact_id = Some(sfid(SfObject::Contact, 7));
+        converted.system_modstamp = at(20);
+        let w = World::new(vec![converted, rec(contact(7), None, 20)])
+            .targets(true, false)
+            .with_customers(vec![customer_for(1, &before)])
+            .watermark(SfObject::Lead, 10);
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(w.get(1).link, None);
+        assert_eq!(out.report.unlinked, 1);
+        assert_eq!(out.report.skipped.get(skip::CONVERTED), Some(&1));
+    }
+
+    #[test]
+    fn r15_r16_initial_import_asks_for_a_year_of_records_with_phone_and_no_converted_leads() {
+        let mut converted = rec(lead(2), Some("03-2222-2222"), 3);
+        converted.is_converted = true;
+        let w = World::new(vec![rec(lead(1), Some("03-1111-1111"), 2), converted]);
+        w.run(SyncKind::Initial).unwrap();
+        let fetches = w.sf.lock().unwrap().fetches.clone();
+        assert_eq!(fetches.len(), 2, "one page per object");
+        for (q, cursor) in fetches {
+            assert_eq!(cursor, None);
+            assert_eq!(q.since, None);
+            assert_eq!(q.modified_after, Some(at(NOW) - TimeDelta::days(365)));
+            assert!(q.only_with_phone && q.exclude_converted);
+        }
+        assert_eq!(w.customers().len(), 1);
+    }
+
+    #[test]
+    fn r16_all_pages_are_fetched_with_progress_and_no_cap() {
+        let records: Vec<SfRecord> = (1..=5)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        let sync = CustomerSync::new(w.ports(), options());
+        let seen = Mutex::new(vec![]);
+        let out = block_on(sync.run(&tenant(), SyncKind::Initial, &|p| {
+            seen.lock().unwrap().push(p);
+        }))
+        .unwrap();
+        let fetches = w.sf.lock().unwrap().fetches.clone();
+        assert_eq!(fetches.len(), 3, "3 pages → 3 fetch calls");
+        assert_eq!(
+            fetches.iter().map(|(_, c)| c.clone()).collect::<Vec<_>>(),
+            vec![
+                None,
+                Some(PageCursor("2".into())),
+                Some(PageCursor("4".into()))
+            ]
+        );
+        assert_eq!(w.customers().len(), 5);
+        assert_eq!(out.report.created, 5);
+        let progress: Vec<(u64, u64)> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| (p.seen, p.total))
+            .collect();
+        assert_eq!(progress, vec![(2, 5), (4, 5), (5, 5)]);
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(5))
+        );
+        assert_eq!(
+            w.db.lock().unwrap().users.len(),
+            1,
+            "User directory refreshed (R23)"
+        );
+    }
+
+    #[test]
+    fn r16_optional_import_cap_stops_at_a_committed_record_and_the_next_run_resumes() {
+        let records: Vec<SfRecord> = (1..=5)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        w.settings.lock().unwrap().import_cap = Some(3);
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert_eq!(out.report.seen, 3);
+        assert_eq!(w.customers().len(), 3);
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(3))
+        );
+        w.run(SyncKind::Initial).unwrap();
+        assert_eq!(w.customers().len(), 5);
+    }
+
+    #[test]
+    fn r16_failure_on_page_2_resumes_from_the_committed_watermark() {
+        let records: Vec<SfRecord> = (1..=5)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        w.sf.lock().unwrap().fail_fetch = Some((1, SfError::transient("HTTP_503", "unavailable")));
+
+        let err = w.run(SyncKind::Initial).unwrap_err();
+        assert!(matches!(
+            err,
+            SyncError::Salesforce(SfError::Transient { .. })
+        ));
+        assert_eq!(w.customers().len(), 2, "page 1 stays committed");
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(2))
+        );
+        let failed = w.last_run();
+        assert_eq!(failed.ok, Some(false));
+        assert_eq!(failed.report.created, 2);
+        assert_eq!(failed.report.errors.len(), 1);
+        assert_eq!(w.db.lock().unwrap().lock, None, "lease released on error");
+
+        let out = w.run(SyncKind::Initial).unwrap();
+        let fetches = w.sf.lock().unwrap().fetches.clone();
+        assert_eq!(
+            fetches[2].0.since,
+            Some(at(2)),
+            "resumes at the committed watermark"
+        );
+        assert_eq!(w.customers().len(), 5, "every record once");
+        assert_eq!(out.report.created, 3);
+        assert_eq!(
+            out.report.unchanged, 1,
+            "the boundary record is re-read, unchanged"
+        );
+        assert_eq!(w.last_run().ok, Some(true));
+    }
+
+    #[test]
+    fn r16_incremental_subtracts_the_overlap_and_deletions_unlink_or_follow_the_merge() {
+        let gone = rec(lead(1), Some("03-1111-1111"), 5);
+        let merged_away = rec(lead(2), Some("03-2222-2222"), 5);
+        let merged_elsewhere = rec(lead(3), Some("03-3333-3333"), 5);
+        let survivor = rec(lead(20), Some("03-2222-2222"), 1); // same number as lead 2
+        let other_number = rec(lead(30), Some("03-3030-3030"), 1);
+        let w = World::new(vec![survivor, other_number])
+            .targets(true, false)
+            .with_customers(vec![
+                customer_for(1, &gone),
+                customer_for(2, &merged_away),
+                customer_for(3, &merged_elsewhere),
+            ])
+            .watermark(SfObject::Lead, 1_000);
+        w.sf.lock().unwrap().deleted = vec![
+            (
+                SfObject::Lead,
+                DeletedRecord {
+                    record: lead(1),
+                    merged_into: None,
+                },
+            ),
+            (
+                SfObject::Lead,
+                DeletedRecord {
+                    record: lead(2),
+                    merged_into: Some(sfid(SfObject::Lead, 20)),
+                },
+            ),
+            (
+                SfObject::Lead,
+                DeletedRecord {
+                    record: lead(3),
+                    merged_into: Some(sfid(SfObject::Lead, 30)),
+                },
+            ),
+        ];
+
+        let out = w.run(SyncKind::Incremental).unwrap();
+        let since = at(1_000) - TimeDelta::minutes(10);
+        let sf = w.sf.lock().unwrap();
+        assert_eq!(sf.deleted_calls, vec![(SfObject::Lead, since, at(NOW))]);
+        assert_eq!(sf.fetches[0].0.since, Some(since), "overlap subtracted");
+        assert!(!sf.fetches[0].0.only_with_phone && !sf.fetches[0].0.exclude_converted);
+        drop(sf);
+        assert_eq!(w.get(1).link, None, "deleted → unlinked");
+        assert_eq!(
+            w.get(2).link.unwrap().record,
+            lead(20),
+            "merged into a record with its number"
+        );
+        assert_eq!(
+            w.get(3).link,
+            None,
+            "merged into a record with another number"
+        );
+        assert_eq!(out.report.unlinked, 2);
+        assert_eq!(
+            w.customers().len(),
+            3,
+            "lead 30 is old (before the window): not read"
+        );
+    }
+
+    #[test]
+    fn r17_the_run_records_exact_counts() {
+        let same = rec(lead(1), Some("03-1000-0001"), 20);
+        let stale = rec(lead(2), Some("03-1000-0002"), 5);
+        let mut fresh = stale.clone();
+        fresh.email = Some("new@example.jp".into());
+        fresh.system_modstamp = at(21);
+        fresh.last_modified = at(21);
+        let linked_no_phone = rec(lead(3), Some("03-1000-0003"), 5);
+        let mut cleared = linked_no_phone.clone();
+        cleared.phone = None;
+        cleared.system_modstamp = at(22);
+        let mut converted = rec(lead(7), Some("03-1000-0007"), 26);
+        converted.is_converted = true;
+        let w = World::new(vec![
+            same.clone(),
+            fresh,
+            cleared,
+            rec(lead(4), Some("03-1000-0004"), 23),
+            rec(lead(5), Some("not a number 12"), 24),
+            rec(lead(6), Some("0310000004"), 25), // same number as lead 4, newer
+            converted,
+        ])
+        .targets(true, false)
+        .with_customers(vec![
+            customer_for(1, &same),
+            customer_for(2, &stale),
+            customer_for(3, &linked_no_phone),
+        ])
+        .watermark(SfObject::Lead, 15);
+
+        let out = w.run(SyncKind::Incremental).unwrap();
+        let expected = SyncReport {
+            seen: 7,
+            created: 1,
+            updated: 1,
+            unlinked: 1,
+            unchanged: 1,
+            skipped: [
+                (skip::NO_PHONE.to_owned(), 1),
+                (skip::INVALID_NUMBER.to_owned(), 1),
+                (skip::CONVERTED.to_owned(), 1),
+                (skip::DUPLICATE.to_owned(), 1),
+            ]
+            .into_iter()
+            .collect(),
+            duplicates: 1,
+            written_back: 0,
+            // check_field_access, active_users, deleted_since, one page.
+            api_requests: 4,
+            errors: vec![],
+        };
+        assert_eq!(out.report, expected);
+        assert_eq!(out.status, RunStatus::Completed);
+        let run = w.last_run();
+        assert_eq!(run.report, expected, "the stored run is the report");
+        assert_eq!(run.kind, SyncKind::Incremental);
+        assert_eq!(
+            (run.started_at, run.finished_at, run.ok),
+            (at(NOW), Some(at(NOW)), Some(true))
+        );
+        assert_eq!(w.by_number("+81310000004").link.unwrap().record, lead(6));
+    }
+
+    #[test]
+    fn r11_write_back_sends_only_synced_fields_never_a_contacts_company_and_the_echo_does_not_bounce()
+     {
+        let c_rec = rec(contact(1), Some("03-1000-0001"), 5);
+        let l_rec = rec(lead(1), Some("03-1000-0002"), 5);
+        let only_company = rec(contact(2), Some("03-1000-0003"), 5);
+        let mut a = customer_for(1, &c_rec);
+        a.fields.name = Some("電話 花子".into());
+        a.fields.company = Some("ローカル社".into());
+        a.fields.address = Some("大阪府".into());
+        a.fields.memo = Some("ローカルメモ".into());
+        a.dirty = vec![SyncedField::Name, SyncedField::Company, SyncedField::Memo];
+        a.edited_at = Some(at(50));
+        let mut b = customer_for(2, &l_rec);
+        b.number = num("090-1111-2222");
+        b.fields.company = Some("新社名".into());
+        b.dirty = vec![SyncedField::Company, SyncedField::Phone];
+        b.edited_at = Some(at(50));
+        let mut d = customer_for(3, &only_company);
+        d.fields.company = Some("変更".into());
+        d.dirty = vec![SyncedField::Company];
+        d.edited_at = Some(at(50));
+        let w = World::new(vec![c_rec, l_rec, only_company])
+            .with_customers(vec![a, b, d])
+            .watermark(SfObject::Lead, 10)
+            .watermark(SfObject::Contact, 10);
+
+        let out = block_on(CustomerSync::new(w.ports(), options()).write_back(&tenant())).unwrap();
+        assert_eq!(out.report.written_back, 2);
+        assert_eq!(w.last_run().kind, SyncKind::WriteBack);
+        let calls = w.sf.lock().unwrap().update_calls.clone();
+        assert_eq!(calls.len(), 1, "one batched call");
+        assert_eq!(
+            calls[0],
+            vec![
+                RecordUpdate {
+                    record: contact(1),
+                    changes: vec![
+                        FieldChange::Name {
+                            last_name: "電話".into(),
+                            first_name: Some("花子".into())
+                        },
+                        FieldChange::Description(Some("ローカルメモ".into())),
+                    ],
+                },
+                RecordUpdate {
+                    record: lead(1),
+                    changes: vec![
+                        FieldChange::Phone(Some("090-1111-2222".into())),
+                        FieldChange::Company(Some("新社名".into())),
+                    ],
+                },
+            ]
+        );
+        assert!(
+            w.customers().iter().all(|c| c.dirty.is_empty()),
+            "a Contact's company is not kept pending"
+        );
+
+        // The echo: Salesforce now has our values (newer modstamp). Nothing is written again.
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(w.sf.lock().unwrap().update_calls.len(), 1, "no bounce");
+        assert_eq!(out.report.written_back, 0);
+        assert!(w.customers().iter().all(|c| c.dirty.is_empty()));
+        assert_eq!(w.get(1).fields.name.as_deref(), Some("電話 花子"));
+        assert_eq!(
+            w.get(1).fields.company.as_deref(),
+            Some("SF社"),
+            "import-only: Salesforce's"
+        );
+        assert_eq!(w.get(2).number.e164(), "+819011112222");
+    }
+
+    #[test]
+    fn r11_local_edit_newer_than_the_salesforce_change_wins_an_older_one_loses() {
+        let newer_local = rec(lead(1), Some("03-1000-0001"), 5);
+        let older_local = rec(lead(2), Some("03-1000-0002"), 5);
+        let mut a = customer_for(1, &newer_local);
+        a.fields.email = Some("local@example.jp".into());
+        a.dirty = vec![SyncedField::Email];
+        a.edited_at = Some(at(500));
+        let mut b = customer_for(2, &older_local);
+        b.fields.email = Some("local@example.jp".into());
+        b.dirty = vec![SyncedField::Email];
+        b.edited_at = Some(at(300));
+        let mut sf_a = newer_local.clone();
+        sf_a.email = Some("sf-new@example.jp".into());
+        sf_a.last_name = Some("改名".into());
+        sf_a.system_modstamp = at(400);
+        sf_a.last_modified = at(400);
+        let mut sf_b = older_local.clone();
+        sf_b.email = Some("sf-new@example.jp".into());
+        sf_b.system_modstamp = at(400);
+        sf_b.last_modified = at(400);
+        let w = World::new(vec![sf_a, sf_b])
+            .targets(true, false)
+            .with_customers(vec![a, b])
+            .watermark(SfObject::Lead, 10);
+
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(out.report.updated, 2);
+        let calls = w.sf.lock().unwrap().update_calls.clone();
+        assert_eq!(
+            calls,
+            vec![vec![RecordUpdate {
+                record: lead(1),
+                changes: vec![FieldChange::Email(Some("local@example.jp".into()))],
+            }]],
+            "only the newer local edit is written back"
+        );
+        assert_eq!(
+            w.get(1).fields.name.as_deref(),
+            Some("改名 名"),
+            "other fields take Salesforce's"
+        );
+        assert_eq!(w.get(2).fields.email.as_deref(), Some("sf-new@example.jp"));
+        assert_eq!(out.report.written_back, 1);
+    }
+
+    #[test]
+    fn r11_r40_a_rejected_write_back_is_explained_and_stays_pending() {
+        let l1 = rec(lead(1), Some("03-1000-0001"), 5);
+        let l2 = rec(lead(2), Some("03-1000-0002"), 5);
+        let mut a = customer_for(1, &l1);
+        a.fields.email = None;
+        a.dirty = vec![SyncedField::Email];
+        a.edited_at = Some(at(50));
+        let mut b = customer_for(2, &l2);
+        b.fields.memo = Some("メモ".into());
+        b.dirty = vec![SyncedField::Memo];
+        b.edited_at = Some(at(50));
+        let w = World::new(vec![l1, l2]).with_customers(vec![a, b]);
+        w.sf.lock().unwrap().fail_updates.insert(lead(1));
+
+        let out = block_on(CustomerSync::new(w.ports(), options()).write_back(&tenant())).unwrap();
+        assert_eq!(out.report.written_back, 1);
+        assert_eq!(out.report.errors.len(), 1);
+        assert!(
+            out.report.errors[0].contains("validation rule"),
+            "{:?}",
+            out.report.errors
+        );
+        assert!(
+            out.report.errors[0].contains("Validation Rules"),
+            "says what to change"
+        );
+        assert_eq!(w.get(1).dirty, vec![SyncedField::Email], "still pending");
+        assert!(w.get(2).dirty.is_empty());
+    }
+
+    #[test]
+    fn c3_background_sync_defers_first_and_records_why() {
+        let l1 = rec(lead(1), Some("03-1000-0001"), 5);
+        let mut edited = customer_for(1, &l1);
+        edited.fields.memo = Some("ローカル".into());
+        edited.dirty = vec![SyncedField::Memo];
+        edited.edited_at = Some(at(50));
+        let w = World::new(vec![l1]).with_customers(vec![edited]);
+        // 20 % of 100,000 = 20,000; background stops at 16,000, write-back at 18,000.
+        *w.usage.lock().unwrap() = Some(ApiUsage {
+            used: 50_000,
+            max: 100_000,
+            observed_at: at(NOW),
+        });
+        w.requests.store(16_500, Ordering::SeqCst);
+
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+        assert!(
+            w.sf.lock().unwrap().fetches.is_empty(),
+            "no background request"
+        );
+        // Write-back has the higher priority (ceiling 18,000): it still ran, one request.
+        assert_eq!(out.report.written_back, 1);
+        assert_eq!(out.report.api_requests, 1);
+        assert!(w.get(1).dirty.is_empty());
+        let run = w.last_run();
+        assert_eq!(run.ok, Some(false));
+        assert!(run.report.errors[0].starts_with("deferred (C3)"));
+        assert_eq!(w.db.lock().unwrap().lock, None);
+
+        // Past the write-back ceiling too: the edit waits, nothing is lost.
+        w.requests.store(18_000, Ordering::SeqCst);
+        let mut again = w.get(1);
+        again.dirty = vec![SyncedField::Memo];
+        w.db.lock().unwrap().customers.insert(1, again);
+        let out = block_on(CustomerSync::new(w.ports(), options()).write_back(&tenant())).unwrap();
+        assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+        assert_eq!(w.get(1).dirty, vec![SyncedField::Memo], "still pending");
+    }
+
+    #[test]
+    fn c3_a_deferral_mid_run_keeps_committed_pages_and_the_next_run_resumes() {
+        let records: Vec<SfRecord> = (1..=5)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        *w.usage.lock().unwrap() = Some(ApiUsage {
+            used: 50_000,
+            max: 100_000,
+            observed_at: at(NOW),
+        });
+        // Preflight, users and page 1 bring us to the background ceiling of 16,000.
+        w.requests.store(15_997, Ordering::SeqCst);
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+        assert_eq!(w.customers().len(), 2);
+        assert_eq!(out.report.api_requests, 3);
+
+        *w.usage.lock().unwrap() = None; // the rolling window moved on
+        w.run(SyncKind::Initial).unwrap();
+        assert_eq!(w.customers().len(), 5);
+    }
+
+    #[test]
+    fn c3_salesforce_refusing_is_a_deferral_not_a_loss() {
+        let w = World::new(vec![rec(lead(1), Some("03-1000-0001"), 5)]).targets(true, false);
+        w.sf.lock().unwrap().fail_fetch = Some((
+            0,
+            SfError::Throttled {
+                code: "REQUEST_LIMIT_EXCEEDED".into(),
+                cause: "TotalRequests Limit exceeded".into(),
+            },
+        ));
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert!(matches!(
+            out.status,
+            RunStatus::Deferred(DeferReason::Throttled(_))
+        ));
+        w.run(SyncKind::Initial).unwrap();
+        assert_eq!(w.customers().len(), 1);
+    }
+
+    #[test]
+    fn r14_r18_a_linked_record_moving_to_a_taken_number_competes_and_its_old_customer_is_unlinked()
+    {
+        let a_rec = rec(lead(1), Some("03-1000-0001"), 5);
+        let b_rec = rec(contact(2), Some("03-1000-0002"), 5);
+        let mut moved = a_rec.clone();
+        moved.phone = Some("03-1000-0002".into());
+        moved.system_modstamp = at(20);
+        moved.last_modified = at(20);
+        let w = World::new(vec![moved, b_rec.clone()])
+            .with_customers(vec![customer_for(1, &a_rec), customer_for(2, &b_rec)])
+            .watermark(SfObject::Lead, 10)
+            .watermark(SfObject::Contact, 10);
+        w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(
+            w.get(1).link,
+            None,
+            "its record now carries another customer's number"
+        );
+        assert_eq!(
+            w.get(2).link.unwrap().record,
+            contact(2),
+            "linked before the run: keeps it"
+        );
+        assert_eq!(w.duplicates(), vec![(lead(1), contact(2))]);
+    }
+
+    #[test]
+    fn r11_a_linked_record_moving_to_a_free_number_takes_its_customer_along() {
+        let a_rec = rec(lead(1), Some("03-1000-0001"), 5);
+        let mut moved = a_rec.clone();
+        moved.phone = Some("03-9999-0001".into());
+        moved.system_modstamp = at(20);
+        moved.last_modified = at(20);
+        // A newcomer with the old number in the same page: it gets a new customer.
+        let newcomer = rec(lead(2), Some("03-1000-0001"), 19);
+        let w = World::new(vec![newcomer, moved])
+            .targets(true, false)
+            .with_customers(vec![customer_for(1, &a_rec)])
+            .watermark(SfObject::Lead, 10);
+        w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(w.get(1).number.e164(), "+81399990001");
+        assert_eq!(w.by_number("+81310000001").link.unwrap().record, lead(2));
+        assert!(w.duplicates().is_empty());
+    }
+
+    #[test]
+    fn r16_a_page_inside_the_overlap_never_moves_the_watermark_back() {
+        // Read again because of the overlap (SystemModstamp 5 minutes before the watermark).
+        let r = rec(lead(1), Some("03-1000-0001"), 995);
+        let w = World::new(vec![r.clone()])
+            .targets(true, false)
+            .with_customers(vec![customer_for(1, &r)])
+            .watermark(SfObject::Lead, 1_000);
+        let out = w.run(SyncKind::Incremental).unwrap();
+        assert_eq!(
+            out.report.unchanged, 1,
+            "the re-read is an echo, not a change"
+        );
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(1_000))
+        );
     }
 }
