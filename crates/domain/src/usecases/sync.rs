@@ -42,8 +42,9 @@
 //! Known limit: a run that fails half-way and resumes sees the links of its own earlier pages
 //! as "before this run"; the winner is still deterministic for that history, but may differ
 //! from a run that never failed. And when a winner leaves a number (Phone changed, deleted),
-//! duplicates recorded by *earlier* runs are not promoted, because no port lists duplicates
-//! by number (see the report for the port that would close this).
+//! duplicates recorded by *earlier* runs are not promoted to winner, because no port lists
+//! duplicates by number; they stay listed for admins (nothing is lost) until their own record
+//! changes and is read again.
 
 use crate::ports::{
     ApiUsageView, Clock, CustomerChanges, CustomerStore, CustomerUpdate, DirectoryStore,
