@@ -7,5 +7,7 @@
 mod executor;
 mod oauth;
 mod reads;
+#[path = "../sim/mod.rs"]
+mod sim;
 mod support;
 mod writes;
