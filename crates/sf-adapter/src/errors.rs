@@ -178,9 +178,11 @@ pub(crate) fn map_api_error(status: u16, e: &ApiErrorDto, object: Option<&str>) 
             format!("a validation rule rejected the record: {msg}"),
         ),
         "DUPLICATES_DETECTED" => duplicate_error(e, object),
+        // The converted record is always a Lead, also when the request was about another object
+        // (a Task whose WhoId is a converted Lead, reference §3.7).
         "CANNOT_UPDATE_CONVERTED_LEAD" => org(
             OrgProblem::ConvertedLead,
-            Some(object_s.clone().unwrap_or_else(|| "Lead".to_owned())),
+            Some("Lead".to_owned()),
             None,
             format!("the Lead was converted and can no longer be written ({msg})"),
         ),

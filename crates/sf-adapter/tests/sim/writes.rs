@@ -551,6 +551,32 @@ async fn r10_hidden_field_on_write_is_named() {
     assert_eq!(e.field("Contact", &contact, "Email"), json!("x@example.jp"));
 }
 
+// R15: a Task on a converted Lead is refused as a converted-Lead problem (resolve to the
+// Contact first), naming the Lead.
+#[tokio::test]
+async fn r15_task_on_converted_lead_is_refused() {
+    let e = sim_env().await;
+    let contact = e.org.insert("Contact", json!({"LastName": "C"}));
+    let lead = e.org.insert(
+        "Lead",
+        json!({"LastName": "L", "Company": "C", "IsConverted": true, "ConvertedContactId": contact}),
+    );
+    let out = e
+        .client
+        .create_tasks(&e.t, &[draft(rref(SfObject::Lead, &lead), "conv")])
+        .await
+        .unwrap();
+    match &out[0] {
+        Err(SfError::OrgConfig {
+            problem: domain::OrgProblem::ConvertedLead,
+            object,
+            ..
+        }) => assert_eq!(object.as_deref(), Some("Lead")),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(e.org.count("Task"), 0);
+}
+
 // R16: a write to a record deleted in Salesforce is NotFound (the customer gets unlinked).
 #[tokio::test]
 async fn r16_write_to_deleted_record_is_not_found() {
