@@ -315,3 +315,55 @@ async fn validation_rule_is_org_config_with_admin_text() {
     }
     assert_eq!(e.org.count("Lead"), 0);
 }
+
+// R7 executor invariant: requests that hit an expired session together share one refresh.
+#[tokio::test]
+async fn r7_concurrent_requests_share_one_refresh() {
+    let e = sim_env().await;
+    e.client.active_users(&e.t).await.unwrap();
+    e.org.set_fault(Fault::SessionExpired);
+    let before = e.token_calls();
+    let results = futures::future::join_all((0..6).map(|_| e.client.active_users(&e.t))).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(e.token_calls() - before, 1);
+}
+
+// C3: when the allowance runs out between two Collections chunks, the written chunk keeps its
+// ids and the unsent Tasks fail as Throttled (nothing is silently dropped).
+#[tokio::test]
+async fn c3_throttled_midway_through_a_batch() {
+    let e = sim_env().await;
+    let lead = e.org.insert(
+        "Lead",
+        json!({"LastName": "L", "Company": "C", "Phone": "03-1"}),
+    );
+    e.org.set_daily_api_limit(e.org.api_requests_used() + 1);
+    let drafts: Vec<_> = (0..250)
+        .map(|i| draft(rref(SfObject::Lead, &lead), &format!("t-{i}")))
+        .collect();
+    let out = e.client.create_tasks(&e.t, &drafts).await.unwrap();
+    assert_eq!(out.len(), 250);
+    assert!(out[..200].iter().all(Result::is_ok));
+    assert!(
+        out[200..]
+            .iter()
+            .all(|r| matches!(r, Err(SfError::Throttled { .. })))
+    );
+    assert_eq!(e.org.count("Task"), 200);
+}
+
+// R7: a wrong consumer secret is a configuration problem, not a reconnect.
+#[tokio::test]
+async fn r7_wrong_client_secret_is_org_config() {
+    let e = sim_env_disconnected_with(|c| {
+        c.client_secret = secrecy::SecretString::from("wrong".to_owned());
+    })
+    .await;
+    let (verifier, challenge) = sf_adapter::Pkce::generate();
+    let _ = challenge;
+    let r = e
+        .client
+        .exchange_code(&e.t, "no-such-code", &verifier)
+        .await;
+    assert!(is_org(&r, OrgProblem::MissingPermission), "{r:?}");
+}
