@@ -14,7 +14,9 @@
 //! Start reading at [`SalesforceClient`] (`client.rs`), then `executor.rs` for the request
 //! lifecycle, and `transformers.rs` for what goes over the wire. Wire facts follow
 //! the project's Salesforce wire reference (`salesforce-api.md`). Tests: unit tests beside the code (fixtures in
-//! `tests/fixtures/`), wiremock-backed tests of the public API in `tests/wire/`.
+//! `tests/fixtures/`), wiremock-backed tests of the public API in `tests/wire/`, and the same
+//! API against the stateful simulator `sf-sim` (a dev-dependency) in `tests/sim/`, compiled
+//! into the same test binary.
 
 mod client;
 mod config;
