@@ -110,7 +110,7 @@ async fn c1_api_disabled() {
     assert!(is_org(&r, OrgProblem::ApiDisabled), "{r:?}");
     let r = e.client.active_users(&e.t).await;
     assert!(is_org(&r, OrgProblem::ApiDisabled), "{r:?}");
-    let x = sf_adapter::explain(r.as_ref().unwrap_err());
+    let x = domain::rules::explain::explain(r.as_ref().unwrap_err());
     assert!(x.message_en.contains("REST API"), "{}", x.message_en);
 }
 
