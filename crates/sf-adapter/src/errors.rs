@@ -5,7 +5,6 @@
 //! errors (`statusCode`), OAuth `{error, error_description}` bodies, HTML pages from proxies,
 //! and transport failures. Every outcome names the object and field when Salesforce did.
 
-use domain::ports::Failure;
 use domain::{DuplicateMatch, ErrorClass, OrgProblem, SalesforceId, SfError};
 use serde::Deserialize;
 
