@@ -83,14 +83,18 @@ fn link_parts(link: Option<&SfLink>) -> (Option<String>, Option<String>, Option<
 
 /// Multi-row insert of new customers; a number that exists already takes the Salesforce
 /// data when that customer is unlinked or linked to the same record (a webhook created it
-/// first, or a page is replayed). Returns the numbers written.
+/// first, or a page is replayed). Returns how many rows were written; fewer than
+/// `creates.len()` means some creates met a customer linked to another record.
+///
+/// No `RETURNING`: sqlx ships every returned row through a channel to the async side, which
+/// cost more than the insert itself.
 async fn insert_customers(
     txn: &DatabaseTransaction,
     t: &TenantId,
     creates: &[NewCustomer],
     now: DateTime<Utc>,
-) -> Result<HashSet<String>, StoreError> {
-    let mut written = HashSet::with_capacity(creates.len());
+) -> Result<u64, StoreError> {
+    let mut written = 0;
     let per_chunk = (MAX_BINDS - 2) / CUSTOMER_BINDS;
     for chunk in creates.chunks(per_chunk) {
         let mut q = Sql::with_capacity(
@@ -139,19 +143,12 @@ async fn insert_customers(
              address = excluded.address, memo = excluded.memo, \
              record_object = excluded.record_object, record_id = excluded.record_id, \
              system_modstamp = excluded.system_modstamp, updated_at = excluded.updated_at \
-             WHERE customers.record_id IS NULL OR customers.record_id = excluded.record_id \
-             RETURNING e164",
+             WHERE customers.record_id IS NULL OR customers.record_id = excluded.record_id",
         );
-        for row in q
-            .all(txn)
+        written += q
+            .execute(txn)
             .await
-            .map_err(|e| db_err("insert customers", e))?
-        {
-            let e164: String = row
-                .try_get("", "e164")
-                .map_err(|e| db_err("insert customers", e))?;
-            written.insert(e164);
-        }
+            .map_err(|e| db_err("insert customers", e))?;
     }
     Ok(written)
 }
@@ -269,39 +266,35 @@ async fn record_displaced_creates(
     txn: &DatabaseTransaction,
     t: &TenantId,
     creates: &[NewCustomer],
-    written: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let displaced: Vec<&NewCustomer> = creates
+    let numbers: Vec<String> = creates
         .iter()
-        .filter(|c| !written.contains(c.number.e164()) && c.link.is_some())
-        .collect();
-    if displaced.is_empty() {
-        return Ok(());
-    }
-    let numbers: Vec<String> = displaced
-        .iter()
+        .filter(|c| c.link.is_some())
         .map(|c| c.number.e164().to_owned())
         .collect();
     let holders = find_numbers(txn, t, &numbers).await?;
     let by_number: HashMap<&str, &Customer> =
         holders.iter().map(|c| (c.number.e164(), c)).collect();
     let mut entries = Vec::new();
-    for c in displaced {
+    for c in creates {
         let (Some(link), Some(holder)) = (c.link.as_ref(), by_number.get(c.number.e164())) else {
             continue;
         };
-        if let Some(winner) = holder.link.as_ref() {
-            tracing::warn!(
-                tenant = %t, record = %link.record, winner = %winner.record,
-                "import create displaced by a customer linked to another record"
-            );
-            entries.push(DuplicateEntry {
-                number: c.number.e164().to_owned(),
-                record: link.record.clone(),
-                winner: winner.record.clone(),
-                system_modstamp: link.system_modstamp.unwrap_or(now),
-            });
+        match holder.link.as_ref() {
+            Some(winner) if winner.record != link.record => {
+                tracing::warn!(
+                    tenant = %t, record = %link.record, winner = %winner.record,
+                    "import create displaced by a customer linked to another record"
+                );
+                entries.push(DuplicateEntry {
+                    number: c.number.e164().to_owned(),
+                    record: link.record.clone(),
+                    winner: winner.record.clone(),
+                    system_modstamp: link.system_modstamp.unwrap_or(now),
+                });
+            }
+            _ => {}
         }
     }
     upsert_duplicates(txn, t, &entries, now).await
@@ -685,8 +678,8 @@ impl CustomerStore for Store {
         }
         if !changes.creates.is_empty() {
             let written = insert_customers(&txn, t, &changes.creates, now).await?;
-            if written.len() < changes.creates.len() {
-                record_displaced_creates(&txn, t, &changes.creates, &written, now).await?;
+            if written < changes.creates.len() as u64 {
+                record_displaced_creates(&txn, t, &changes.creates, now).await?;
             }
         }
         for recs in changes.clear_duplicates.chunks(IN_CHUNK) {
