@@ -14,7 +14,7 @@ use domain::ports::{
     SyncRunStore,
 };
 use domain::{CallId, IntegrationSettings, Member, SfUser, StoreError, TenantId};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect};
 use std::time::Duration;
 
 /// One admin action (who did what, when), for the audit trail.
@@ -61,6 +61,34 @@ impl Store {
             stamp(),
         )
         .await
+    }
+
+    /// R41: members whose email matches no active Salesforce User (case-insensitively), and
+    /// members without an email — their calls fall back to the connecting user (R23).
+    pub async fn members_without_user(&self, t: &TenantId) -> Result<Vec<Member>, StoreError> {
+        let mut q = Sql::new(
+            "SELECT m.id, m.tenant_id, m.external_id, m.name, m.email, m.email_lower, m.updated_at \
+             FROM members m WHERE m.tenant_id = ",
+        );
+        let tp = q.param(t.as_str());
+        q.push(&tp).push(
+            " AND (m.email_lower IS NULL OR NOT EXISTS (SELECT 1 FROM sf_users u \
+             WHERE u.tenant_id = ",
+        );
+        q.push(&tp)
+            .push(" AND u.email_lower = m.email_lower AND u.active = ")
+            .bind(true)
+            .push(")) ORDER BY m.external_id");
+        q.all(&self.db)
+            .await
+            .map_err(|e| db_err("members without user", e))?
+            .iter()
+            .map(|r| {
+                member::Model::from_query_result(r, "")
+                    .map(convert::member)
+                    .map_err(|e| db_err("members without user", e))
+            })
+            .collect()
     }
 
     /// Appends to the audit trail; returns the entry's id.

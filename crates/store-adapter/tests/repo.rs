@@ -1718,3 +1718,38 @@ async fn customer_list_filters_and_pages(db: &TestDb) {
         .unwrap();
     assert_eq!(by_email.len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------------
+// SQLite only
+
+#[tokio::test]
+async fn sqlite_file_uses_wal_normal_sync_and_foreign_keys() {
+    let db = common::sqlite().await;
+    let c = db.store.connection();
+    let pragma = |name: &'static str| async move {
+        let sql = format!("SELECT CAST({name} AS TEXT) AS v FROM pragma_{name}");
+        let row = c
+            .query_one_raw(Statement::from_string(c.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<String>("", "v").unwrap()
+    };
+    assert_eq!(pragma("journal_mode").await, "wal");
+    assert_eq!(pragma("foreign_keys").await, "1");
+    assert_eq!(pragma("synchronous").await, "1", "NORMAL");
+    db.finish().await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_database_migrates_and_works() {
+    let s = Store::connect("sqlite::memory:", common::keyring())
+        .await
+        .unwrap();
+    s.migrate().await.unwrap();
+    s.migrate().await.unwrap();
+    let t = tenant(&s, "mem").await;
+    accept(&s, &t, &event("c1", EventKind::CallEnded, "03-1234-5678")).await;
+    assert_eq!(s.customer_count(&t).await.unwrap(), 1);
+    assert_eq!(s.claim("w", 5, LEASE, t0()).await.unwrap().len(), 1);
+}
