@@ -65,7 +65,9 @@ fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
         if memory {
             o
         } else {
-            o.journal_mode(SqliteJournalMode::Wal)
+            // The embedded default: the file is created on first start, `mode=rwc` or not.
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
         }
     });
 }
