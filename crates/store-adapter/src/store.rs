@@ -91,6 +91,30 @@ impl Store {
         Ok(Self::from_connection(db, keys))
     }
 
+    /// Creates a fresh PostgreSQL database `name` (letters, digits, `_`) on the server of
+    /// `admin_url` and returns its URL. For tests, benchmarks and first-time set-up.
+    pub async fn create_postgres_database(
+        admin_url: &str,
+        name: &str,
+    ) -> Result<String, StoreError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::Conflict(format!(
+                "invalid database name {name:?}"
+            )));
+        }
+        let admin = Database::connect(admin_url).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot connect to the PostgreSQL server");
+            StoreError::Unavailable("cannot connect to the PostgreSQL server".to_owned())
+        })?;
+        sea_orm::ConnectionTrait::execute_unprepared(&admin, &format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("CREATE DATABASE failed: {e}")))?;
+        let _ = admin.close().await;
+        let base = admin_url.split('?').next().unwrap_or(admin_url);
+        let (server, _) = base.rsplit_once('/').unwrap_or((base, ""));
+        Ok(format!("{server}/{name}"))
+    }
+
     /// Wraps an existing connection (tests, tooling).
     pub fn from_connection(db: DatabaseConnection, keys: Keyring) -> Self {
         Self {

@@ -1,0 +1,1 @@
+//! The acceptance suite: one module per SPEC section, real adapters against sf-sim.
