@@ -9,6 +9,9 @@
 
 use chrono::Utc;
 use domain::ports::{CredentialStore, Credentials, SettingsStore, SystemClock};
+use domain::StoreError;
+use event_ingest::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use event_ingest::{IntakeState, TenantSecrets, webhook_router};
 use domain::usecases::call_logging::{
     CallLogger, CallLoggingOptions, CallLoggingPorts, FailPoints, NoFailPoints,
 };
@@ -79,6 +82,8 @@ pub struct World {
     pub sf: SalesforceClient,
     pub t: TenantId,
     pub wake: Arc<Notify>,
+    /// The tenant's webhook secret (plaintext, as the phone system holds it).
+    pub secret: SecretString,
 }
 
 impl World {
@@ -118,6 +123,7 @@ impl World {
         cfg.backoff_base = Duration::from_millis(1);
         cfg.timeout = Duration::from_secs(5);
         let sf = SalesforceClient::new(cfg, Arc::new(store.clone())).unwrap();
+        let secret = store.rotate_webhook_secret(&t).await.unwrap();
         let world = World {
             sim,
             org,
@@ -125,6 +131,7 @@ impl World {
             sf,
             t,
             wake: Arc::new(Notify::new()),
+            secret,
         };
         world.connect().await;
         world
@@ -223,6 +230,62 @@ impl World {
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         self.org.records("Task")
     }
+}
+
+/// Webhook secrets from the store, as `app` provides them to the intake.
+pub struct StoreSecrets(pub Store);
+
+#[async_trait::async_trait]
+impl TenantSecrets for StoreSecrets {
+    async fn webhook_secrets(&self, t: &TenantId) -> Result<Option<Vec<SecretString>>, StoreError> {
+        if self.0.tenant(t).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.0.webhook_secret(t).await?.into_iter().collect()))
+    }
+}
+
+impl World {
+    /// The webhook intake over this world's store, as `app` mounts it.
+    pub fn intake(&self) -> axum::Router {
+        let state = IntakeState::new(
+            Arc::new(self.store.clone()),
+            Arc::new(StoreSecrets(self.store.clone())),
+            Arc::new(SystemClock),
+        )
+        .with_notifier(self.wake.clone());
+        webhook_router(state)
+    }
+
+    /// Posts a signed, form-encoded webhook the way the phone system does.
+    pub async fn post_form(&self, pairs: &[(&str, &str)]) -> (u16, serde_json::Value) {
+        let body = form(pairs);
+        let ts = Utc::now().timestamp();
+        let sig = sign(&self.secret, ts, body.as_bytes());
+        self.post_raw(&format!("/webhooks/{}/calls", self.t), "application/x-www-form-urlencoded", body.into_bytes(), Some((ts, sig))).await
+    }
+
+    /// Posts any body with the given signature headers (or none).
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>, signature: Option<(i64, String)>) -> (u16, serde_json::Value) {
+        use tower::ServiceExt;
+        let mut req = axum::http::Request::post(path).header("content-type", content_type);
+        if let Some((ts, sig)) = signature {
+            req = req.header(TIMESTAMP_HEADER, ts.to_string()).header(SIGNATURE_HEADER, sig);
+        }
+        let res = self.intake().oneshot(req.body(axum::body::Body::from(body)).unwrap()).await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+/// `application/x-www-form-urlencoded` with bracket keys, as the phone system sends.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
 }
 
 /// Steps the worker until a step claims nothing. Items scheduled for later (retries, waits)
