@@ -9,6 +9,8 @@
 pub mod call;
 pub mod email;
 pub mod error;
+#[cfg(any(test, feature = "fakes"))]
+pub mod fakes;
 pub mod ids;
 pub mod model;
 pub mod phone;

@@ -179,3 +179,146 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::fakes::{FakeSalesforce, InMemoryStore, QState};
+    use domain::ports::{
+        Accepted, CredentialStore, EventLog, RawPayload, SettingsStore, SkipReason, SystemClock,
+    };
+    use domain::usecases::call_logging::{CallLoggingOptions, CallLoggingPorts, NoFailPoints};
+    use domain::{
+        CallEvent, CallId, ContactInfo, EventKind, IntegrationSettings, PartyNumber, PhoneNumber,
+        SfError, SfLink, SfObject, TenantId,
+    };
+
+    fn event(id: &str, number: &str) -> CallEvent {
+        CallEvent {
+            call_id: CallId::parse(id).unwrap(),
+            kind: EventKind::Missed,
+            direction: None,
+            status_code: None,
+            party: PartyNumber::classify(number),
+            contact: ContactInfo::default(),
+            member: None,
+            started_at: None,
+            answered_at: None,
+            ended_at: None,
+            duration_secs: None,
+            memo: None,
+            call_url: None,
+            recording_url: None,
+            transcript: None,
+            extra: Default::default(),
+        }
+    }
+
+    async fn setup() -> (TenantId, Arc<InMemoryStore>, Arc<FakeSalesforce>, Worker) {
+        let t = TenantId::parse("acme").unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let sf = Arc::new(FakeSalesforce::new());
+        let admin = sf.add_user("admin@example.jp", true);
+        store.save(&t, &sf.credentials(&admin)).await.unwrap();
+        store
+            .save_settings(&t, &IntegrationSettings::default())
+            .await
+            .unwrap();
+        let r = sf.add_record(SfObject::Lead, "03-1234-5678", "既存", Utc::now());
+        store.insert_customer(
+            &t,
+            PhoneNumber::parse("03-1234-5678").unwrap(),
+            Some(SfLink {
+                record: r,
+                system_modstamp: None,
+            }),
+        );
+        let ports = CallLoggingPorts {
+            sf_read: sf.clone(),
+            sf_write: sf.clone(),
+            usage: sf.clone(),
+            customers: store.clone(),
+            events: store.clone(),
+            tasks: store.clone(),
+            directory: store.clone(),
+            settings: store.clone(),
+            credentials: store.clone(),
+            locks: store.clone(),
+            clock: Arc::new(SystemClock),
+        };
+        let logger = Arc::new(CallLogger::new(
+            ports,
+            CallLoggingOptions::default(),
+            Arc::new(NoFailPoints),
+        ));
+        let worker = Worker::new(
+            store.clone(),
+            store.clone(),
+            logger,
+            WorkerConfig::default(),
+            Arc::new(Notify::new()),
+        );
+        (t, store, sf, worker)
+    }
+
+    async fn post(store: &InMemoryStore, t: &TenantId, e: &CallEvent) -> Accepted {
+        let raw = RawPayload {
+            content_type: "application/json".into(),
+            body: vec![],
+            request_id: None,
+        };
+        store.accept(t, &raw, e, Utc::now()).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn step_writes_known_calls_and_records_skips() {
+        let (t, store, sf, worker) = setup().await;
+        post(&store, &t, &event("c1", "03-1234-5678")).await;
+        post(&store, &t, &event("c2", "非通知")).await;
+        let r = worker.step().await.unwrap();
+        assert_eq!((r.claimed, r.done), (2, 2));
+        assert_eq!(sf.tasks().len(), 1);
+        let outcomes = store.outcomes(&t);
+        assert!(outcomes.iter().any(|(_, o)| matches!(
+            o,
+            Some(EventOutcome::Skipped {
+                reason: SkipReason::NoNumber
+            })
+        )));
+        assert!(store.queue_items().iter().all(|q| q.state == QState::Done));
+        assert_eq!(worker.step().await.unwrap().claimed, 0);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_keep_the_item_and_mark_the_event_failed() {
+        let (t, store, sf, worker) = setup().await;
+        sf.fail_next(SfError::BadData {
+            code: "STRING_TOO_LONG".into(),
+            object: Some("Task".into()),
+            field: Some("Subject".into()),
+            cause: "too long".into(),
+        });
+        // The first request of the tenant loads the user directory; fail the Task insert instead.
+        domain::ports::DirectoryStore::save_users(
+            &*store,
+            &t,
+            &[domain::SfUser {
+                id: domain::SalesforceId::parse("005000000000001").unwrap(),
+                email: None,
+                name: "a".into(),
+                active: true,
+            }],
+        )
+        .await
+        .unwrap();
+        post(&store, &t, &event("c1", "03-1234-5678")).await;
+        let r = worker.step().await.unwrap();
+        assert_eq!(r.dead, 1);
+        let items = store.queue_items();
+        assert_eq!(items.len(), 1, "never deleted");
+        assert_eq!(items[0].state, QState::Dead);
+        assert!(
+            matches!(store.outcomes(&t)[0].1, Some(EventOutcome::Failed { ref code, .. }) if code == "STRING_TOO_LONG")
+        );
+    }
+}

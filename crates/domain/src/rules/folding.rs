@@ -54,7 +54,10 @@ pub fn merge_call(events: &[CallEvent]) -> Option<CallEvent> {
         take!(started_at);
         take!(answered_at);
         take!(ended_at);
-        take!(duration_secs);
+        // A memo event may say 0 for a call it did not time; keep the call's talk time.
+        if e.duration_secs.is_some_and(|d| d > 0) || merged.duration_secs.is_none() {
+            merged.duration_secs = e.duration_secs;
+        }
         take!(memo);
         take!(call_url);
         take!(recording_url);

@@ -1071,3 +1071,583 @@ impl ItemResultFactory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fakes::{FakeSalesforce, InMemoryStore, ManualClock, QState};
+    use crate::{
+        CallId, ContactInfo, Direction, MemberInfo, PartyNumber, Recording, TranscribeDirection,
+        Transcript, Utterance,
+    };
+    use chrono::TimeZone;
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+
+    struct Harness {
+        t: TenantId,
+        store: Arc<InMemoryStore>,
+        sf: Arc<FakeSalesforce>,
+        clock: Arc<ManualClock>,
+        logger: CallLogger,
+        admin: SalesforceId,
+    }
+
+    struct CrashOnce(Mutex<HashSet<FailPoint>>);
+    impl FailPoints for CrashOnce {
+        fn crash(&self, p: FailPoint, _: &WorkItem) -> bool {
+            self.0.lock().unwrap().remove(&p)
+        }
+    }
+
+    fn harness_with(settings: IntegrationSettings, fail: Arc<dyn FailPoints>) -> Harness {
+        let t = TenantId::parse("acme").unwrap();
+        let store = Arc::new(InMemoryStore::new());
+        let sf = Arc::new(FakeSalesforce::new());
+        let clock = Arc::new(ManualClock::new(
+            Utc.with_ymd_and_hms(2026, 11, 25, 1, 0, 0).unwrap(),
+        ));
+        let admin = sf.add_user("admin@example.jp", true);
+        let ports = CallLoggingPorts {
+            sf_read: sf.clone(),
+            sf_write: sf.clone(),
+            usage: sf.clone(),
+            customers: store.clone(),
+            events: store.clone(),
+            tasks: store.clone(),
+            directory: store.clone(),
+            settings: store.clone(),
+            credentials: store.clone(),
+            locks: store.clone(),
+            clock: clock.clone(),
+        };
+        let logger = CallLogger::new(ports, CallLoggingOptions::default(), fail);
+        let h = Harness {
+            t,
+            store,
+            sf,
+            clock,
+            logger,
+            admin,
+        };
+        futures_block(h.store.save_settings(&h.t, &settings)).unwrap();
+        let creds = h.sf.credentials(&h.admin);
+        futures_block(h.store.save(&h.t, &creds)).unwrap();
+        h
+    }
+
+    fn harness(settings: IntegrationSettings) -> Harness {
+        harness_with(settings, Arc::new(NoFailPoints))
+    }
+
+    /// Runs a future to completion on the current thread (the fakes never wait).
+    fn futures_block<F: std::future::Future>(f: F) -> F::Output {
+        use std::task::{Context, Poll, Waker};
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    fn call(id: &str, kind: EventKind, number: &str) -> CallEvent {
+        let jst = chrono::FixedOffset::east_opt(9 * 3600).unwrap();
+        CallEvent {
+            call_id: CallId::parse(id).unwrap(),
+            kind,
+            direction: Some(Direction::Inbound),
+            status_code: None,
+            party: PartyNumber::classify(number),
+            contact: ContactInfo {
+                name: Some("電話 太郎".into()),
+                ..Default::default()
+            },
+            member: Some(MemberInfo {
+                external_id: Some("17".into()),
+                name: Some("営業 一郎".into()),
+                email: Some("Ichiro.Eigyo@example.jp".into()),
+            }),
+            started_at: Some(jst.with_ymd_and_hms(2026, 11, 25, 9, 30, 0).unwrap()),
+            answered_at: None,
+            ended_at: None,
+            duration_secs: Some(if kind == EventKind::CallEnded { 192 } else { 0 }),
+            memo: None,
+            call_url: None,
+            recording_url: None,
+            transcript: None,
+            extra: Default::default(),
+        }
+    }
+
+    impl Harness {
+        fn post(&self, e: &CallEvent) -> Accepted {
+            let raw = RawPayload {
+                content_type: "application/json".into(),
+                body: vec![],
+                request_id: None,
+            };
+            futures_block(self.store.accept(&self.t, &raw, e, self.clock.now())).unwrap()
+        }
+        /// One worker step: claim, process, record — what `event-ingest`'s worker does.
+        fn step(&self) -> Vec<ItemResult> {
+            let items = futures_block(self.store.claim(
+                "w",
+                200,
+                Duration::from_secs(60),
+                self.clock.now(),
+            ))
+            .unwrap();
+            let results = futures_block(self.logger.process(&items));
+            for (item, r) in items.iter().zip(results.iter()) {
+                let _ = match r {
+                    ItemResult::Done(_) => futures_block(self.store.complete(item)),
+                    ItemResult::RetryAt(at, f) => futures_block(self.store.retry_at(item, *at, f)),
+                    ItemResult::Hold(reason, f) => futures_block(self.store.hold(item, *reason, f)),
+                    ItemResult::Dead(f) => {
+                        futures_block(self.store.dead_letter(item, f, self.clock.now()))
+                    }
+                    ItemResult::Crashed(_) => Ok(()),
+                };
+            }
+            results
+        }
+        /// Steps until the queue has nothing due, moving the clock past every retry.
+        fn drain(&self) {
+            for _ in 0..50 {
+                let results = self.step();
+                if results.is_empty() {
+                    let pending = self
+                        .store
+                        .queue_items()
+                        .iter()
+                        .any(|q| matches!(q.state, QState::Ready | QState::Leased));
+                    if !pending {
+                        return;
+                    }
+                    self.clock.advance(chrono::Duration::minutes(90));
+                }
+            }
+            panic!("queue did not drain");
+        }
+        fn outcomes(&self) -> Vec<Option<EventOutcome>> {
+            self.store
+                .outcomes(&self.t)
+                .into_iter()
+                .map(|(_, o)| o)
+                .collect()
+        }
+    }
+
+    fn linked_customer(h: &Harness, number: &str) -> SalesforceRecordRef {
+        let r =
+            h.sf.add_record(SfObject::Contact, number, "既存", h.clock.now());
+        h.store.insert_customer(
+            &h.t,
+            PhoneNumber::parse(number).unwrap(),
+            Some(SfLink {
+                record: r.clone(),
+                system_modstamp: None,
+            }),
+        );
+        r
+    }
+
+    #[test]
+    fn r20_r23_r24_linked_customer_gets_one_task_owned_by_the_member() {
+        let h = harness(IntegrationSettings::default());
+        let ichiro = h.sf.add_user("ichiro.eigyo@example.jp", true);
+        let who = linked_customer(&h, "03-5555-0101");
+        let before = h.sf.requests();
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+        h.drain();
+        let tasks = h.sf.tasks();
+        assert_eq!(tasks.len(), 1);
+        let task = &tasks[0].1;
+        assert_eq!(task.who, who, "R20: the linked record");
+        assert_eq!(
+            task.owner.as_ref(),
+            Some(&ichiro),
+            "R23: matched by email, case-insensitively"
+        );
+        assert_eq!(task.subject, "着信 03-5555-0101 (3:12)");
+        assert_eq!(task.call_object, "c1");
+        // Directory load (first call ever) + one Task insert; no search for a linked number.
+        assert_eq!(h.sf.requests() - before, 2);
+    }
+
+    #[test]
+    fn r23_unknown_member_falls_back_to_connecting_user() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        h.post(&call("c1", EventKind::Missed, "03-5555-0101"));
+        h.drain();
+        assert_eq!(h.sf.tasks()[0].1.owner.as_ref(), Some(&h.admin));
+    }
+
+    #[test]
+    fn r21_r33_unlinked_number_is_searched_once_then_linked() {
+        let h = harness(IntegrationSettings::default());
+        let lead =
+            h.sf.add_record(SfObject::Lead, "(03) 5555-0102", "検索", h.clock.now());
+        h.post(&call("c1", EventKind::CallEnded, "0355550102"));
+        h.drain();
+        assert_eq!(h.sf.tasks()[0].1.who, lead);
+        let c = h.store.customers(&h.t);
+        assert_eq!(
+            c[0].link.as_ref().map(|l| &l.record),
+            Some(&lead),
+            "R21: the customer is linked"
+        );
+        let before = h.sf.requests();
+        h.post(&call("c2", EventKind::CallEnded, "03-5555-0102"));
+        h.drain();
+        assert_eq!(
+            h.sf.requests() - before,
+            1,
+            "the second call needs no search"
+        );
+    }
+
+    #[test]
+    fn r22_not_found_is_skipped_when_creation_is_off() {
+        let h = harness(IntegrationSettings::default());
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0199"));
+        h.drain();
+        assert!(h.sf.tasks().is_empty());
+        assert_eq!(
+            h.outcomes(),
+            vec![Some(EventOutcome::Skipped {
+                reason: SkipReason::NoMatch
+            })]
+        );
+    }
+
+    #[test]
+    fn r22_r30_not_found_creates_a_lead_then_writes() {
+        let s = IntegrationSettings {
+            create_customers: true,
+            create_as: Some(SfObject::Lead),
+            ..Default::default()
+        };
+        let h = harness(s);
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0103"));
+        h.drain();
+        let records = h.sf.records();
+        let lead = records
+            .iter()
+            .find(|r| r.record.object == SfObject::Lead)
+            .expect("a Lead");
+        assert_eq!(lead.last_name.as_deref(), Some("電話"));
+        assert_eq!(lead.first_name.as_deref(), Some("太郎"));
+        assert_eq!(lead.company.as_deref(), Some("CallConnect 取引先"));
+        assert_eq!(h.sf.tasks()[0].1.who, lead.record);
+    }
+
+    #[test]
+    fn r31_r32_contacts_share_one_placeholder_account_created_once() {
+        let s = IntegrationSettings {
+            create_customers: true,
+            create_as: Some(SfObject::Contact),
+            ..Default::default()
+        };
+        let h = harness(s);
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0104"));
+        h.post(&call("c2", EventKind::CallEnded, "03-5555-0105"));
+        h.drain();
+        let accounts = h.sf.accounts();
+        assert_eq!(accounts.len(), 1);
+        assert_eq!(accounts[0].1, "CallConnect 取引先");
+        assert_eq!(h.sf.tasks().len(), 2);
+    }
+
+    #[test]
+    fn r34_burst_from_one_unknown_number_creates_one_record() {
+        let s = IntegrationSettings {
+            create_customers: true,
+            create_as: Some(SfObject::Lead),
+            ..Default::default()
+        };
+        let h = harness(s);
+        for i in 0..20 {
+            h.post(&call(
+                &format!("burst{i}"),
+                EventKind::Missed,
+                "090-1111-2222",
+            ));
+        }
+        h.drain();
+        let leads =
+            h.sf.records()
+                .into_iter()
+                .filter(|r| r.record.object == SfObject::Lead)
+                .count();
+        assert_eq!(leads, 1);
+        assert_eq!(h.sf.tasks().len(), 20, "every call still gets its activity");
+    }
+
+    #[test]
+    fn r35_duplicate_rule_links_the_existing_record() {
+        let s = IntegrationSettings {
+            create_customers: true,
+            create_as: Some(SfObject::Lead),
+            ..Default::default()
+        };
+        let h = harness(s);
+        let existing = SalesforceRecordRef {
+            object: SfObject::Lead,
+            id: SalesforceId::parse("00Q999999999999").unwrap(),
+        };
+        h.sf.set_duplicate_rule("+81355550106", existing.clone());
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0106"));
+        h.drain();
+        assert_eq!(h.sf.tasks()[0].1.who, existing);
+        assert_eq!(
+            h.store.customers(&h.t)[0]
+                .link
+                .as_ref()
+                .map(|l| l.record.clone()),
+            Some(existing)
+        );
+    }
+
+    #[test]
+    fn r25_later_events_update_the_same_task_and_redelivery_adds_nothing() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        let ended = call("c1", EventKind::CallEnded, "03-5555-0101");
+        assert!(matches!(h.post(&ended), Accepted::New { .. }));
+        assert!(
+            matches!(h.post(&ended), Accepted::Duplicate { .. }),
+            "R27: delivered twice, stored once"
+        );
+        let mut memo = call("c1", EventKind::MemoSaved, "03-5555-0101");
+        memo.memo = Some("見積の件で折り返し希望".into());
+        h.post(&memo);
+        h.drain();
+        let tasks = h.sf.tasks();
+        assert_eq!(tasks.len(), 1, "one call, one Task");
+        assert!(
+            tasks[0]
+                .1
+                .description
+                .contains("メモ: 見積の件で折り返し希望")
+        );
+        assert_eq!(
+            tasks[0].1.subject, "着信 03-5555-0101 (3:12)",
+            "the memo keeps the call's outcome"
+        );
+    }
+
+    #[test]
+    fn r25_crash_at_each_fail_point_still_means_exactly_one_task() {
+        for point in [
+            FailPoint::AfterClaim,
+            FailPoint::AfterSalesforceCall,
+            FailPoint::BeforeCommit,
+        ] {
+            let fail = Arc::new(CrashOnce(Mutex::new([point].into_iter().collect())));
+            let h = harness_with(IntegrationSettings::default(), fail);
+            linked_customer(&h, "03-5555-0101");
+            h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+            h.drain(); // the lease expires (clock moves), the item runs again
+            assert_eq!(h.sf.tasks().len(), 1, "{point:?}: exactly one Task");
+            let done = h
+                .store
+                .queue_items()
+                .iter()
+                .all(|q| q.state == QState::Done);
+            assert!(done, "{point:?}: every item processed");
+        }
+    }
+
+    fn transcript(lines: usize, len: usize) -> Transcript {
+        Transcript {
+            direction: TranscribeDirection::InboundOperatorRight,
+            recordings: vec![Recording {
+                key: "RE1".into(),
+                utterances: (0..lines)
+                    .map(|i| Utterance {
+                        channel: (i % 2) as u8,
+                        text: "あ".repeat(len),
+                        offset_secs: i as f64,
+                    })
+                    .collect(),
+            }],
+        }
+    }
+
+    #[test]
+    fn r26_transcription_waits_for_the_task_then_is_added() {
+        let h = harness(IntegrationSettings {
+            write_transcription: true,
+            ..Default::default()
+        });
+        linked_customer(&h, "03-5555-0101");
+        let mut tr = call("c1", EventKind::TranscriptionCompleted, "03-5555-0101");
+        tr.transcript = Some(transcript(2, 10));
+        h.post(&tr);
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+        h.drain();
+        let tasks = h.sf.tasks();
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].1.description.contains("--- 文字起こし ---"));
+        assert!(tasks[0].1.description.contains("00:01 お客様: "));
+    }
+
+    #[test]
+    fn r26_long_transcript_continues_in_follow_up_tasks() {
+        let h = harness(IntegrationSettings {
+            write_transcription: true,
+            ..Default::default()
+        });
+        linked_customer(&h, "03-5555-0101");
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+        h.drain();
+        let mut tr = call("c1", EventKind::TranscriptionCompleted, "03-5555-0101");
+        tr.transcript = Some(transcript(100, 500)); // ~50,000 characters
+        h.post(&tr);
+        h.drain();
+        let tasks = h.sf.tasks();
+        assert_eq!(tasks.len(), 2, "the text continues in one follow-up Task");
+        let follow = &tasks[1].1;
+        assert_eq!(follow.call_object, "c1:2");
+        assert!(
+            follow.subject.ends_with("(文字起こし 2/2)"),
+            "{}",
+            follow.subject
+        );
+        assert!(
+            tasks
+                .iter()
+                .all(|(_, t)| t.description.chars().count() <= 32_000)
+        );
+    }
+
+    #[test]
+    fn r27_withheld_number_is_stored_and_skipped() {
+        let h = harness(IntegrationSettings::default());
+        h.post(&call("c1", EventKind::Missed, "非通知"));
+        h.drain();
+        assert!(h.sf.tasks().is_empty());
+        assert!(h.store.customers(&h.t).is_empty(), "no customer identity");
+        assert_eq!(
+            h.outcomes(),
+            vec![Some(EventOutcome::Skipped {
+                reason: SkipReason::NoNumber
+            })]
+        );
+    }
+
+    #[test]
+    fn r6_events_not_in_notify_on_are_skipped() {
+        let h = harness(IntegrationSettings {
+            notify_on: [EventKind::Missed].into_iter().collect(),
+            ..Default::default()
+        });
+        linked_customer(&h, "03-5555-0101");
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+        h.post(&call("c2", EventKind::Missed, "03-5555-0101"));
+        h.drain();
+        assert_eq!(h.sf.tasks().len(), 1);
+        assert_eq!(h.sf.tasks()[0].1.call_object, "c2");
+    }
+
+    #[test]
+    fn c3_a_burst_of_known_numbers_goes_out_in_one_request() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        h.step(); // nothing queued
+        futures_block(h.store.save_users(&h.t, &[])).unwrap();
+        h.sf.add_user("x@example.jp", true);
+        for i in 0..150 {
+            h.post(&call(&format!("b{i}"), EventKind::Missed, "03-5555-0101"));
+        }
+        let before = h.sf.requests();
+        h.step();
+        assert_eq!(h.sf.tasks().len(), 150);
+        // One directory load (empty cache) and one batched insert.
+        assert_eq!(h.sf.requests() - before, 2);
+    }
+
+    #[test]
+    fn failures_retry_hold_or_dead_letter_never_drop() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        futures_block(h.store.save_users(
+            &h.t,
+            &[SfUser {
+                id: h.admin.clone(),
+                email: None,
+                name: "a".into(),
+                active: true,
+            }],
+        ))
+        .unwrap();
+        // Transient: retried, then written.
+        h.sf.fail_next(SfError::transient("UNABLE_TO_LOCK_ROW", "locked"));
+        h.post(&call("t1", EventKind::Missed, "03-5555-0101"));
+        let r = h.step();
+        assert!(matches!(r[0], ItemResult::RetryAt(..)), "{r:?}");
+        h.drain();
+        assert_eq!(h.sf.tasks().len(), 1);
+        // Revoked: held, not dead.
+        h.sf.fail_next(SfError::NeedsReconnect {
+            code: "invalid_grant".into(),
+            cause: "expired".into(),
+        });
+        h.post(&call("t2", EventKind::Missed, "03-5555-0101"));
+        let r = h.step();
+        assert!(
+            matches!(r[0], ItemResult::Hold(HoldReason::NeedsReconnect, _)),
+            "{r:?}"
+        );
+        assert_eq!(
+            futures_block(h.store.release_held(&h.t, HoldReason::NeedsReconnect)).unwrap(),
+            1
+        );
+        h.drain();
+        assert_eq!(h.sf.tasks().len(), 2, "resumed after reconnect");
+        // Bad data: dead-lettered with its cause, retryable.
+        h.sf.fail_next(SfError::BadData {
+            code: "STRING_TOO_LONG".into(),
+            object: Some("Task".into()),
+            field: Some("Subject".into()),
+            cause: "too long".into(),
+        });
+        h.post(&call("t3", EventKind::Missed, "03-5555-0101"));
+        h.step();
+        let failed = futures_block(h.store.failed(&h.t, 10)).unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].failure.code, "STRING_TOO_LONG");
+        assert!(!failed[0].failure.message_ja.is_empty());
+        assert!(futures_block(h.store.retry_dead(&h.t, failed[0].id)).unwrap());
+        h.drain();
+        assert_eq!(h.sf.tasks().len(), 3);
+    }
+
+    #[test]
+    fn c3_activities_defer_when_callsyncs_share_is_spent() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        futures_block(h.store.save_users(
+            &h.t,
+            &[SfUser {
+                id: h.admin.clone(),
+                email: None,
+                name: "a".into(),
+                active: true,
+            }],
+        ))
+        .unwrap();
+        h.sf.set_usage(0, 4); // 20 % of 4 requests rounds down to none
+        h.post(&call("c1", EventKind::Missed, "03-5555-0101"));
+        let r = h.step();
+        assert!(
+            matches!(&r[0], ItemResult::RetryAt(_, f) if f.class == ErrorClass::Throttled),
+            "{r:?}"
+        );
+        assert!(h.sf.tasks().is_empty());
+    }
+}

@@ -1,0 +1,255 @@
+//! Compact field values, Salesforce date formats, and an order-preserving JSON builder.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::ids::SfId;
+
+/// A stored field value. Dates are kept as integers; strings as boxed str (no capacity word).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(Box<str>),
+    /// Milliseconds since the Unix epoch, UTC.
+    Dt(i64),
+    /// Days since 1970-01-01.
+    Date(i32),
+    Id(SfId),
+}
+
+impl Val {
+    pub(crate) fn is_null(&self) -> bool {
+        matches!(self, Val::Null)
+    }
+
+    pub(crate) fn str(s: &str) -> Val {
+        if s.is_empty() {
+            Val::Null
+        } else {
+            Val::Str(s.into())
+        }
+    }
+
+    pub(crate) fn as_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
+        match self {
+            Val::Str(s) => Some(Cow::Borrowed(s)),
+            Val::Id(id) => Some(Cow::Borrowed(id.as_str())),
+            Val::Null => None,
+            Val::Bool(b) => Some(Cow::Owned(b.to_string())),
+            Val::Int(i) => Some(Cow::Owned(i.to_string())),
+            Val::Num(n) => Some(Cow::Owned(n.to_string())),
+            Val::Dt(ms) => Some(Cow::Owned(fmt_dt(*ms))),
+            Val::Date(d) => Some(Cow::Owned(fmt_date(*d))),
+        }
+    }
+
+    pub(crate) fn to_j(&self) -> J {
+        match self {
+            Val::Null => J::Null,
+            Val::Bool(b) => J::Bool(*b),
+            Val::Int(i) => J::Int(*i),
+            Val::Num(n) => J::Num(*n),
+            Val::Str(s) => J::Str(s.to_string()),
+            Val::Dt(ms) => J::Str(fmt_dt(*ms)),
+            Val::Date(d) => J::Str(fmt_date(*d)),
+            Val::Id(id) => J::Str(id.to_string()),
+        }
+    }
+}
+
+/// `2013-05-20T20:49:32.000+0000`
+pub(crate) fn fmt_dt(ms: i64) -> String {
+    match DateTime::<Utc>::from_timestamp_millis(ms) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        None => String::new(),
+    }
+}
+
+pub(crate) fn fmt_date(days: i32) -> String {
+    match NaiveDate::from_num_days_from_ce_opt(days + EPOCH_CE_DAYS) {
+        Some(d) => d.format("%Y-%m-%d").to_string(),
+        None => String::new(),
+    }
+}
+
+/// Days from 0001-01-01 (CE day 1) to 1970-01-01.
+pub(crate) const EPOCH_CE_DAYS: i32 = 719_163;
+
+pub(crate) fn date_to_days(d: NaiveDate) -> i32 {
+    use chrono::Datelike;
+    d.num_days_from_ce() - EPOCH_CE_DAYS
+}
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+
+/// Parse the datetime spellings clients send: RFC 3339 (`Z`, `+00:00`), and Salesforce's own
+/// `+0000` form, with or without fractional seconds.
+pub(crate) fn parse_dt(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_millis());
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.timestamp_millis());
+        }
+    }
+    // A bare date is accepted as midnight UTC.
+    parse_date(s).map(|d| i64::from(d) * DAY_MS)
+}
+
+pub(crate) fn parse_date(s: &str) -> Option<i32> {
+    NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+        .ok()
+        .map(date_to_days)
+}
+
+/// An order-preserving JSON value, built only when serving (records are not stored as JSON).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum J {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(String),
+    Arr(Vec<J>),
+    Obj(Vec<(String, J)>),
+}
+
+impl J {
+    pub(crate) fn obj() -> Self {
+        J::Obj(Vec::new())
+    }
+
+    pub(crate) fn s(v: impl Into<String>) -> J {
+        J::Str(v.into())
+    }
+
+    /// Builder-style insert for objects (no-op on other variants).
+    pub(crate) fn with(mut self, k: &str, v: J) -> J {
+        self.push(k, v);
+        self
+    }
+
+    pub(crate) fn push(&mut self, k: &str, v: J) {
+        if let J::Obj(m) = self {
+            m.push((k.to_string(), v));
+        }
+    }
+
+    /// Replace `{version}` inside every string (URLs built without a request at hand).
+    pub(crate) fn replace_version(&mut self, version: &str) {
+        match self {
+            J::Str(s) if s.contains("{version}") => *s = s.replace("{version}", version),
+            J::Arr(a) => a.iter_mut().for_each(|v| v.replace_version(version)),
+            J::Obj(m) => m.iter_mut().for_each(|(_, v)| v.replace_version(version)),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn get(&self, k: &str) -> Option<&J> {
+        match self {
+            J::Obj(m) => m.iter().find(|(kk, _)| kk == k).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn write(&self, out: &mut String) {
+        match self {
+            J::Null => out.push_str("null"),
+            J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            J::Int(i) => out.push_str(&i.to_string()),
+            J::Num(n) => {
+                if n.is_finite() {
+                    out.push_str(
+                        &serde_json::Number::from_f64(*n)
+                            .map_or_else(|| "null".to_string(), |x| x.to_string()),
+                    )
+                } else {
+                    out.push_str("null")
+                }
+            }
+            J::Str(s) => write_str(s, out),
+            J::Arr(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write(out);
+                }
+                out.push(']');
+            }
+            J::Obj(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write_str(k, out);
+                    out.push(':');
+                    v.write(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    pub(crate) fn to_json_string(&self) -> String {
+        let mut s = String::new();
+        self.write(&mut s);
+        s
+    }
+
+    pub(crate) fn to_value(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match self {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Int(i) => Value::from(*i),
+            J::Num(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            J::Str(s) => Value::String(s.clone()),
+            J::Arr(a) => Value::Array(a.iter().map(J::to_value).collect()),
+            J::Obj(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+        }
+    }
+}
+
+fn write_str(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetime_format_is_salesforce_style() {
+        let ms = parse_dt("2013-05-20T20:49:32Z").unwrap();
+        assert_eq!(fmt_dt(ms), "2013-05-20T20:49:32.000+0000");
+        assert_eq!(parse_dt("2013-05-20T20:49:32.000+0000"), Some(ms));
+        assert_eq!(parse_dt("2013-05-20T22:49:32+02:00"), Some(ms));
+        assert_eq!(fmt_date(parse_date("2021-04-14").unwrap()), "2021-04-14");
+    }
+
+    #[test]
+    fn json_keeps_order_and_escapes() {
+        let j = J::obj().with("b", J::Int(1)).with("a", J::s("x\"y\n"));
+        assert_eq!(j.to_json_string(), r#"{"b":1,"a":"x\"y\n"}"#);
+    }
+}
