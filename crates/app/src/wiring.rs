@@ -1,13 +1,25 @@
 //! Builds the adapters from configuration and hands them out as ports.
 //!
-//! The storage and Salesforce adapters land on `main` separately; until both are here,
-//! [`connect`] reports that the service cannot start, and tests build the app with
-//! [`crate::Application::build_with`] and their own ports.
+//! [`assemble`] takes any storage (the real store, or the domain's in-memory fakes in tests)
+//! and adds what does not depend on which: the Salesforce client, the customer-sync use case
+//! and the webhook intake. [`connect`] is production's path: database first, then `assemble`.
 
 use crate::config::Settings;
-use crate::ports::Ports;
+use crate::ports::{AdminStore, Ports, SalesforceConnect, SyncRunner};
+use async_trait::async_trait;
 use axum::Router;
+use domain::ports::Credentials;
+use domain::ports::{
+    CallTaskStore, Clock, CredentialStore, CustomerStore, DirectoryStore, EventLog, Locks,
+    SettingsStore, SyncKind, SyncRunStore, SystemClock, WorkQueue,
+};
+use domain::usecases::sync::{CustomerSync, SyncError, SyncOptions, SyncPorts};
+use domain::{SfError, StoreError, TenantId};
+use event_ingest::{IntakeState, TenantSecrets, webhook_router};
+use secrecy::SecretString;
+use sf_adapter::{SalesforceClient, SfConfig};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// The wired service: ports plus the webhook intake router (given the workers' notifier).
@@ -16,12 +28,215 @@ pub struct Wired {
     pub webhooks: Box<dyn FnOnce(Arc<Notify>) -> Router + Send>,
 }
 
-/// Connects the database (and migrates an embedded SQLite one) and the Salesforce client.
+/// The storage side, whatever implements it.
+#[derive(Clone)]
+pub struct Storage {
+    pub admin: Arc<dyn AdminStore>,
+    pub settings: Arc<dyn SettingsStore>,
+    pub credentials: Arc<dyn CredentialStore>,
+    pub customers: Arc<dyn CustomerStore>,
+    pub events: Arc<dyn EventLog>,
+    pub queue: Arc<dyn WorkQueue>,
+    pub tasks: Arc<dyn CallTaskStore>,
+    pub directory: Arc<dyn DirectoryStore>,
+    pub runs: Arc<dyn SyncRunStore>,
+    pub locks: Arc<dyn Locks>,
+}
+
+impl Storage {
+    /// Every storage port from one value that implements them all (the store, or a fake).
+    pub fn from_one<S>(store: Arc<S>, admin: Arc<dyn AdminStore>) -> Self
+    where
+        S: SettingsStore
+            + CredentialStore
+            + CustomerStore
+            + EventLog
+            + WorkQueue
+            + CallTaskStore
+            + DirectoryStore
+            + SyncRunStore
+            + Locks
+            + 'static,
+    {
+        Self {
+            admin,
+            settings: store.clone(),
+            credentials: store.clone(),
+            customers: store.clone(),
+            events: store.clone(),
+            queue: store.clone(),
+            tasks: store.clone(),
+            directory: store.clone(),
+            runs: store.clone(),
+            locks: store,
+        }
+    }
+}
+
+/// The Salesforce client configuration from settings.
+pub fn sf_config(settings: &Settings) -> SfConfig {
+    let mut c = SfConfig::new(
+        settings.salesforce.client_id.clone(),
+        settings.salesforce.client_secret.clone(),
+        settings.redirect_url(),
+    );
+    c.login_url = settings
+        .salesforce
+        .login_url
+        .trim_end_matches('/')
+        .to_owned();
+    c.api_version = settings.salesforce.api_version.clone();
+    c.timeout = Duration::from_secs(settings.salesforce.timeout_secs);
+    c
+}
+
+/// Wires Salesforce, the sync use case and the intake around `storage`.
+pub fn assemble(settings: &Settings, storage: Storage) -> anyhow::Result<Wired> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let sf = SalesforceClient::new(sf_config(settings), storage.credentials.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let sf = Arc::new(sf);
+    let sync = CustomerSync::new(
+        SyncPorts {
+            reader: sf.clone(),
+            writer: sf.clone(),
+            usage: sf.clone(),
+            customers: storage.customers.clone(),
+            runs: storage.runs.clone(),
+            directory: storage.directory.clone(),
+            locks: storage.locks.clone(),
+            settings: storage.settings.clone(),
+            clock: clock.clone(),
+        },
+        SyncOptions {
+            overlap: Duration::from_secs(settings.sync.overlap_secs),
+            holder: format!("sync-{}", crate::startup::instance_name()),
+            ..Default::default()
+        },
+    );
+    let ports = Ports {
+        admin: storage.admin.clone(),
+        settings: storage.settings.clone(),
+        credentials: storage.credentials.clone(),
+        customers: storage.customers.clone(),
+        events: storage.events.clone(),
+        queue: storage.queue.clone(),
+        tasks: storage.tasks.clone(),
+        directory: storage.directory.clone(),
+        runs: storage.runs.clone(),
+        locks: storage.locks.clone(),
+        sf_read: sf.clone(),
+        sf_write: sf.clone(),
+        usage: sf.clone(),
+        connect: Arc::new(Connector(sf.as_ref().clone())),
+        sync: Arc::new(Syncer {
+            sync,
+            customers: storage.customers.clone(),
+            settings: storage.settings.clone(),
+        }),
+        clock: clock.clone(),
+    };
+    let secrets: Arc<dyn TenantSecrets> = Arc::new(Secrets(storage.admin.clone()));
+    let events = storage.events.clone();
+    Ok(Wired {
+        ports,
+        webhooks: Box::new(move |wake| {
+            webhook_router(IntakeState::new(events, secrets, clock).with_notifier(wake))
+        }),
+    })
+}
+
+/// Production: connect the database and wire everything.
 pub async fn connect(_settings: &Settings) -> anyhow::Result<Wired> {
-    anyhow::bail!("the storage and Salesforce adapters are not wired into this build yet")
+    anyhow::bail!("the storage adapter is not wired into this build yet")
 }
 
 /// Applies pending migrations.
 pub async fn migrate(_settings: &Settings) -> anyhow::Result<()> {
     anyhow::bail!("the storage adapter is not wired into this build yet")
+}
+
+/// The OAuth flow of the Salesforce adapter behind the app's port.
+struct Connector(SalesforceClient);
+
+#[async_trait]
+impl SalesforceConnect for Connector {
+    fn authorize_url(&self, state: &str, code_challenge: &str) -> String {
+        self.0.authorize_url(state, code_challenge)
+    }
+
+    async fn exchange_code(
+        &self,
+        t: &TenantId,
+        code: &str,
+        verifier: &SecretString,
+    ) -> Result<Credentials, SfError> {
+        self.0.exchange_code(t, code, verifier).await
+    }
+
+    async fn revoke(&self, t: &TenantId, _credentials: &Credentials) -> Result<bool, SfError> {
+        let r = self.0.revoke(t).await.map(|()| true);
+        self.0.forget(t);
+        r
+    }
+}
+
+/// The customer-sync use case behind the app's port: the first run of a tenant (no
+/// watermark yet) or `--full` is an initial import, later runs are incremental.
+struct Syncer {
+    sync: CustomerSync,
+    customers: Arc<dyn CustomerStore>,
+    settings: Arc<dyn SettingsStore>,
+}
+
+#[async_trait]
+impl SyncRunner for Syncer {
+    async fn run(&self, t: &TenantId, full: bool) -> anyhow::Result<Option<i64>> {
+        let kind = if full {
+            SyncKind::Initial
+        } else {
+            let targets = self
+                .settings
+                .settings(t)
+                .await?
+                .unwrap_or_default()
+                .sync_targets
+                .objects();
+            let mut any = false;
+            for o in targets {
+                any |= self.customers.watermark(t, o).await?.is_some();
+            }
+            if any {
+                SyncKind::Incremental
+            } else {
+                SyncKind::Initial
+            }
+        };
+        let progress = |p: domain::usecases::sync::SyncProgress| {
+            tracing::debug!(object = %p.object, seen = p.seen, total = p.total, "sync progress");
+        };
+        match self.sync.run(t, kind, &progress).await {
+            Ok(outcome) => {
+                metrics::counter!("callsync_sync_runs_total", "status" => format!("{:?}", outcome.status).to_lowercase().chars().take_while(|c| c.is_alphanumeric()).collect::<String>()).increment(1);
+                Ok(Some(outcome.run_id))
+            }
+            Err(SyncError::AlreadyRunning) => Ok(None),
+            Err(e) => {
+                if let SyncError::Salesforce(sf) = &e {
+                    metrics::counter!("callsync_sf_errors_total", "class" => format!("{:?}", sf.class())).increment(1);
+                }
+                Err(anyhow::Error::new(e))
+            }
+        }
+    }
+}
+
+/// The intake's view of webhook secrets.
+struct Secrets(Arc<dyn AdminStore>);
+
+#[async_trait]
+impl TenantSecrets for Secrets {
+    async fn webhook_secrets(&self, t: &TenantId) -> Result<Option<Vec<SecretString>>, StoreError> {
+        self.0.webhook_secrets(t).await
+    }
 }

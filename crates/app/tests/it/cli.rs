@@ -51,7 +51,10 @@ fn check_config_on_a_bad_file_names_the_key_and_fails() {
     let out = callsync(&dir).arg("check-config").output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("salesforce.client_id: must not be empty"), "{err}");
+    assert!(
+        err.contains("salesforce.client_id: must not be empty"),
+        "{err}"
+    );
 
     std::fs::write(dir.join("test.toml"), "[workers]\ncount = \"lots\"\n").unwrap();
     let out = callsync(&dir).arg("check-config").output().unwrap();
@@ -70,10 +73,18 @@ fn check_config_on_a_good_file_prints_ok_and_masks_secrets() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.starts_with("ok"));
     assert!(stdout.contains("server.listen = 0.0.0.0:9999"));
-    for secret in ["very-secret-client-secret", "operator-key-operator-key", KEY] {
+    for secret in [
+        "very-secret-client-secret",
+        "operator-key-operator-key",
+        KEY,
+    ] {
         assert!(!stdout.contains(secret), "{secret} printed");
     }
 }
