@@ -49,9 +49,14 @@ pub(crate) fn settings(sim: &sf_sim::SfSim) -> Settings {
 }
 
 pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub(crate) async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = sf_sim::SfSim::start().await.expect("sim starts");
-    let settings = settings(&sim);
+    let mut settings = settings(&sim);
+    tweak(&mut settings);
     let store = Arc::new(InMemoryStore::new());
     let admin = Arc::new(FakeAdmin {
         store: store.clone(),

@@ -5,5 +5,6 @@
 
 mod api;
 mod cli;
+mod e2e;
 mod helpers;
 mod oauth;

@@ -10,7 +10,7 @@ fn location(r: &reqwest::Response) -> String {
 }
 
 /// Starts the flow with the API and lets the simulator consent; returns the callback query.
-async fn authorize(app: &TestApp, token: &str, tenant: &str) -> String {
+pub(crate) async fn authorize(app: &TestApp, token: &str, tenant: &str) -> String {
     let r = app
         .get(
             token,
@@ -29,6 +29,18 @@ async fn authorize(app: &TestApp, token: &str, tenant: &str) -> String {
     let back = url::Url::parse(&location(&r)).unwrap();
     assert_eq!(back.path(), "/oauth/callback");
     back.query().unwrap().to_owned()
+}
+
+/// Connects the tenant to the sim's newest org through the real flow.
+pub(crate) async fn connect(app: &TestApp, token: &str, tenant: &str) {
+    let query = authorize(app, token, tenant).await;
+    let r = app
+        .http
+        .get(app.url(&format!("/oauth/callback?{query}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&r), format!("/admin/{tenant}?connect=connected"));
 }
 
 #[tokio::test]
