@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod metered;
 pub mod ports;
 pub mod scheduler;
 pub mod security;

@@ -96,10 +96,14 @@ pub fn assemble(settings: &Settings, storage: Storage) -> anyhow::Result<Wired> 
     let sf = SalesforceClient::new(sf_config(settings), storage.credentials.clone())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let sf = Arc::new(sf);
+    let metered = Arc::new(crate::metered::MeteredSf {
+        reader: sf.clone(),
+        writer: sf.clone(),
+    });
     let sync = CustomerSync::new(
         SyncPorts {
-            reader: sf.clone(),
-            writer: sf.clone(),
+            reader: metered.clone(),
+            writer: metered.clone(),
             usage: sf.clone(),
             customers: storage.customers.clone(),
             runs: storage.runs.clone(),
@@ -125,8 +129,8 @@ pub fn assemble(settings: &Settings, storage: Storage) -> anyhow::Result<Wired> 
         directory: storage.directory.clone(),
         runs: storage.runs.clone(),
         locks: storage.locks.clone(),
-        sf_read: sf.clone(),
-        sf_write: sf.clone(),
+        sf_read: metered.clone(),
+        sf_write: metered,
         usage: sf.clone(),
         connect: Arc::new(Connector(sf.as_ref().clone())),
         sync: Arc::new(Syncer {
