@@ -9,6 +9,7 @@ use crate::service::SyncJobs;
 use crate::stats::HourlyStats;
 use crate::{scheduler, telemetry, wiring};
 use axum::Router;
+use domain::ports::EventLog;
 use domain::usecases::call_logging::{
     CallLogger, CallLoggingOptions, CallLoggingPorts, NoFailPoints,
 };
@@ -51,11 +52,12 @@ impl Application {
     }
 
     /// Like [`Application::build`] with the ports given (tests substitute fakes here).
-    /// `webhooks` is the intake router, merged as is.
+    /// `webhooks` builds the intake router from the workers' notifier and the event log
+    /// (wrapped here for metrics); it is merged as is.
     pub async fn build_with(
         settings: Settings,
         ports: Ports,
-        webhooks: impl FnOnce(Arc<Notify>) -> Router,
+        webhooks: impl FnOnce(Arc<Notify>, Arc<dyn EventLog>) -> Router,
     ) -> anyhow::Result<Self> {
         let addr = settings.listen_addr()?;
         let listener = TcpListener::bind(addr).await?;
@@ -82,7 +84,7 @@ impl Application {
         let workers = (0..settings.workers.count)
             .map(|i| Arc::new(make_worker(&settings, &ports, wake.clone(), i)))
             .collect();
-        let router = http::router(state.clone(), webhooks(wake));
+        let router = http::router(state.clone(), webhooks(wake, ports.events.clone()));
         Ok(Self {
             listener,
             router,

@@ -25,8 +25,11 @@ use tokio::sync::Notify;
 /// The wired service: ports plus the webhook intake router (given the workers' notifier).
 pub struct Wired {
     pub ports: Ports,
-    pub webhooks: Box<dyn FnOnce(Arc<Notify>) -> Router + Send>,
+    pub webhooks: WebhookRouter,
 }
+
+/// Builds the intake router from the workers' notifier and the event log to store into.
+pub type WebhookRouter = Box<dyn FnOnce(Arc<Notify>, Arc<dyn EventLog>) -> Router + Send>;
 
 /// The storage side, whatever implements it.
 #[derive(Clone)]
@@ -141,10 +144,9 @@ pub fn assemble(settings: &Settings, storage: Storage) -> anyhow::Result<Wired> 
         clock: clock.clone(),
     };
     let secrets: Arc<dyn TenantSecrets> = Arc::new(Secrets(storage.admin.clone()));
-    let events = storage.events.clone();
     Ok(Wired {
         ports,
-        webhooks: Box::new(move |wake| {
+        webhooks: Box::new(move |wake, events| {
             webhook_router(IntakeState::new(events, secrets, clock).with_notifier(wake))
         }),
     })

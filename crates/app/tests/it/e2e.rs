@@ -118,8 +118,20 @@ async fn a_signed_webhook_becomes_one_task_via_the_workers() {
         .unwrap();
     assert_eq!(s["queue"]["dead"], 0);
     assert_eq!(org.records("Task").len(), 1);
-    let m = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for name in ["callsync_events_received_total", "callsync_sf_calls_total", "callsync_events_processed_total"] {
+    let m = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "callsync_events_received_total",
+        "callsync_sf_calls_total",
+        "callsync_events_processed_total",
+    ] {
         assert!(m.contains(name), "{name} missing from /metrics");
     }
 }
