@@ -319,3 +319,22 @@ pub async fn retry_failed(state: &AppState, t: &TenantId, id: i64, actor: &str) 
 
 /// Shared handle type for the jobs registry.
 pub type Jobs = Arc<SyncJobs>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sync_per_tenant_in_this_process() {
+        let jobs = SyncJobs::default();
+        let a = TenantId::parse("a").unwrap();
+        let b = TenantId::parse("b").unwrap();
+        assert!(jobs.try_start(&a));
+        assert!(!jobs.try_start(&a), "a second start is refused (409)");
+        assert!(jobs.try_start(&b), "other tenants are independent");
+        assert!(jobs.is_running(&a));
+        jobs.finish(&a);
+        assert!(!jobs.is_running(&a));
+        assert!(jobs.try_start(&a));
+    }
+}

@@ -260,6 +260,37 @@ async fn admin_page_login_csrf_and_settings_form() {
     assert_eq!(s["sync_targets"]["lead"], false);
     assert_eq!(s["api_budget_percent"], 10);
     assert_eq!(s["placeholder_account"], "仮 取引先");
+    // Sync now from the page; a retry of an unknown item is 404; every form needs the token.
+    let r = app
+        .http
+        .post(app.url("/admin/acme/sync"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(location(&r).starts_with("/admin/acme?sync="));
+    let r = app
+        .http
+        .post(app.url("/admin/acme/failed/12345/retry"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    for action in ["sync", "connect", "disconnect", "logout", "failed/1/retry"] {
+        let r = app
+            .http
+            .post(app.url(&format!("/admin/acme/{action}")))
+            .header("cookie", &cookie)
+            .form(&[("csrf", "forged")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{action}");
+    }
     // Connect from the page goes to the org's authorize URL.
     let r = app
         .http
