@@ -5,7 +5,6 @@
 //! errors (`statusCode`), OAuth `{error, error_description}` bodies, HTML pages from proxies,
 //! and transport failures. Every outcome names the object and field when Salesforce did.
 
-use domain::ports::Failure;
 use domain::{DuplicateMatch, ErrorClass, OrgProblem, SalesforceId, SfError};
 use serde::Deserialize;
 
@@ -178,9 +177,11 @@ pub(crate) fn map_api_error(status: u16, e: &ApiErrorDto, object: Option<&str>) 
             format!("a validation rule rejected the record: {msg}"),
         ),
         "DUPLICATES_DETECTED" => duplicate_error(e, object),
+        // The converted record is always a Lead, also when the request was about another object
+        // (a Task whose WhoId is a converted Lead, reference §3.7).
         "CANNOT_UPDATE_CONVERTED_LEAD" => org(
             OrgProblem::ConvertedLead,
-            Some(object_s.clone().unwrap_or_else(|| "Lead".to_owned())),
+            Some("Lead".to_owned()),
             None,
             format!("the Lead was converted and can no longer be written ({msg})"),
         ),
@@ -438,152 +439,6 @@ pub(crate) fn map_transport(e: &reqwest::Error) -> SfError {
             "HTTP_ERROR",
             "the connection to Salesforce failed mid-request",
         )
-    }
-}
-
-/// Text for admins (R40): what went wrong and which Salesforce setting to change.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Explanation {
-    pub message_en: String,
-    pub message_ja: String,
-    pub fix_en: Option<String>,
-    pub fix_ja: Option<String>,
-}
-
-fn field_ref(object: &Option<String>, field: &Option<String>) -> String {
-    match (object, field) {
-        (Some(o), Some(f)) => format!("{o}.{f}"),
-        (Some(o), None) => o.clone(),
-        (None, Some(f)) => f.clone(),
-        (None, None) => "-".to_owned(),
-    }
-}
-
-fn object_ja(object: &Option<String>) -> String {
-    match object.as_deref() {
-        Some("Lead") => "リード".to_owned(),
-        Some("Contact") => "取引先責任者".to_owned(),
-        Some("Account") => "取引先".to_owned(),
-        Some("Task") => "ToDo".to_owned(),
-        Some(o) => o.to_owned(),
-        None => "オブジェクト".to_owned(),
-    }
-}
-
-/// Explains an error in English and Japanese with the fix, for the admin view (R40).
-pub fn explain(e: &SfError) -> Explanation {
-    let some = |s: String| Some(s);
-    match e {
-        SfError::Transient { cause, .. } => Explanation {
-            message_en: format!("Salesforce was temporarily unavailable: {cause}. callsync retries automatically."),
-            message_ja: format!("Salesforce に一時的に接続できませんでした（{cause}）。自動的に再試行します。"),
-            fix_en: None,
-            fix_ja: None,
-        },
-        SfError::Throttled { cause, .. } => Explanation {
-            message_en: format!("The Salesforce org's API request allowance is used up ({cause}). Work resumes when the allowance recovers; nothing is lost."),
-            message_ja: format!("Salesforce 組織の API リクエスト上限に達しました（{cause}）。上限が回復すると自動で再開します。データは失われません。"),
-            fix_en: some("Check Setup > Company Information > API Requests, Last 24 Hours, and other integrations using the same org.".to_owned()),
-            fix_ja: some("設定 > 組織情報 の「API 要求数 (過去 24 時間)」と、同じ組織を使う他の連携を確認してください。".to_owned()),
-        },
-        SfError::NeedsReconnect { cause, .. } => Explanation {
-            message_en: format!("The Salesforce connection is no longer valid ({cause}). Calls are held until an admin reconnects."),
-            message_ja: format!("Salesforce との接続が無効になりました（{cause}）。管理者が再接続するまで処理を保留します。"),
-            fix_en: some("Reconnect Salesforce in callsync's integration settings. If it keeps happening, check the connected app's refresh token policy (Setup > App Manager > the app > Manage > Edit Policies) and the 5-grant limit per user.".to_owned()),
-            fix_ja: some("callsync の連携設定から Salesforce に再接続してください。繰り返す場合は、接続アプリケーションの更新トークンポリシー（設定 > アプリケーションマネージャ > 対象アプリ > 管理 > ポリシーを編集）を確認してください。".to_owned()),
-        },
-        SfError::OrgConfig { problem, object, field, cause, .. } => explain_org(*problem, object, field, cause),
-        SfError::Duplicate { matches, cause } => Explanation {
-            message_en: format!("A Salesforce duplicate rule matched {} existing record(s): {cause}.", matches.len()),
-            message_ja: format!("Salesforce の重複ルールにより既存のレコード {} 件が一致しました（{cause}）。", matches.len()),
-            fix_en: some("callsync links the existing record. To create new records anyway, set the duplicate rule's action to Allow with Alert (Setup > Duplicate Management > Duplicate Rules) and enable allowSave in callsync.".to_owned()),
-            fix_ja: some("callsync は既存のレコードに紐付けます。新規作成を優先する場合は、重複ルールの処理を「許可（警告）」にし（設定 > 重複管理 > 重複ルール）、callsync で allowSave を有効にしてください。".to_owned()),
-        },
-        SfError::BadData { code, object, field, cause } => Explanation {
-            message_en: format!("Salesforce rejected the data ({code} on {}): {cause}", field_ref(object, field)),
-            message_ja: format!("Salesforce がデータを受け付けませんでした（{code}、{}）：{cause}", field_ref(object, field)),
-            fix_en: some("Correct the value in callsync (or in Salesforce), then retry the item.".to_owned()),
-            fix_ja: some("callsync（または Salesforce）で値を修正してから再試行してください。".to_owned()),
-        },
-        SfError::NotFound { cause } => Explanation {
-            message_en: format!("The Salesforce record was not found: {cause}"),
-            message_ja: format!("Salesforce のレコードが見つかりません：{cause}"),
-            fix_en: None,
-            fix_ja: None,
-        },
-    }
-}
-
-fn explain_org(
-    problem: OrgProblem,
-    object: &Option<String>,
-    field: &Option<String>,
-    cause: &str,
-) -> Explanation {
-    let obj = object.clone().unwrap_or_else(|| "the object".to_owned());
-    let fld = field.clone().unwrap_or_else(|| "the field".to_owned());
-    let (message_en, message_ja, fix_en, fix_ja) = match problem {
-        OrgProblem::HiddenField => (
-            format!("The field {} is not visible to the connected Salesforce user, so callsync cannot read or write it ({cause}).", field_ref(object, field)),
-            format!("連携ユーザーから項目 {} が参照できないため、callsync が読み書きできません（{cause}）。", field_ref(object, field)),
-            format!("In Salesforce: Setup > Object Manager > {obj} > Fields & Relationships > {fld} > Set Field-Level Security, and make it Visible (and editable where callsync writes it) for the connected user's profile."),
-            format!("Salesforce の 設定 > オブジェクトマネージャ > {} > 項目とリレーション > {fld} > 項目レベルセキュリティを設定 で、連携ユーザーのプロファイルに「参照可能」（書き込む項目は編集可能）を付与してください。", object_ja(object)),
-        ),
-        OrgProblem::ValidationRule => (
-            format!("A Salesforce validation rule on {obj} rejected the record: {cause}"),
-            format!("{} の入力規則によりレコードが拒否されました：{cause}", object_ja(object)),
-            format!("Review the validation rules in Setup > Object Manager > {obj} > Validation Rules, or complete the data it requires."),
-            format!("設定 > オブジェクトマネージャ > {} > 入力規則 を確認するか、必要なデータを入力してください。", object_ja(object)),
-        ),
-        OrgProblem::DuplicateRule => (
-            format!("A Salesforce duplicate rule on {obj} blocked the save and named no record to link: {cause}"),
-            format!("{} の重複ルールにより保存がブロックされ、紐付け先のレコードも示されませんでした：{cause}", object_ja(object)),
-            "Review Setup > Duplicate Management > Duplicate Rules (set the action to Allow with Alert and enable allowSave in callsync, or report matched records).".to_owned(),
-            "設定 > 重複管理 > 重複ルール を確認してください（処理を「許可（警告）」にして callsync で allowSave を有効にする、など）。".to_owned(),
-        ),
-        OrgProblem::ConvertedLead => (
-            format!("The Lead was converted in Salesforce and can no longer be updated: {cause}"),
-            format!("このリードは Salesforce で取引開始済みのため更新できません：{cause}"),
-            "callsync relinks the customer to the converted Contact at the next sync; retry after it.".to_owned(),
-            "次回の同期で callsync が取引開始後の取引先責任者に紐付け直します。その後に再試行してください。".to_owned(),
-        ),
-        OrgProblem::ApiDisabled => (
-            format!("The Salesforce org or the connecting user has no REST API access, which callsync requires ({cause})."),
-            format!("Salesforce 組織または連携ユーザーに REST API へのアクセス権がありません。callsync には API アクセスが必要です（{cause}）。"),
-            "callsync needs an edition with API access (Enterprise, Unlimited, Performance or Developer; Professional only with the API add-on) and a user with the \"API Enabled\" permission (Setup > Users > Profiles > System Permissions).".to_owned(),
-            "API が利用できるエディション（Enterprise / Unlimited / Performance / Developer、Professional は API オプション契約時のみ）と、「API の有効化」権限を持つユーザー（設定 > ユーザー > プロファイル > システム管理者権限）が必要です。".to_owned(),
-        ),
-        OrgProblem::IpRestricted => (
-            format!("Salesforce rejects callsync's servers because of IP restrictions ({cause})."),
-            format!("IP 制限により Salesforce が callsync のサーバーからのアクセスを拒否しています（{cause}）。"),
-            "Add callsync's server addresses to the profile's Login IP Ranges (Setup > Profiles > the profile > Login IP Ranges), or set the connected app's IP Relaxation to \"Relax IP restrictions\" (Setup > App Manager > the app > Manage > Edit Policies), then reconnect.".to_owned(),
-            "プロファイルのログイン IP アドレスの制限に callsync のサーバーアドレスを追加するか（設定 > プロファイル > 対象プロファイル > ログイン IP アドレスの制限）、接続アプリケーションの IP 制限の緩和を「IP 制限の緩和」に設定し（設定 > アプリケーションマネージャ > 対象アプリ > 管理 > ポリシーを編集）、再接続してください。".to_owned(),
-        ),
-        OrgProblem::MissingPermission => (
-            format!("The connected Salesforce user lacks a permission callsync needs on {obj}: {cause}"),
-            format!("連携ユーザーに {} に対する必要な権限がありません：{cause}", object_ja(object)),
-            format!("Give the connected user's profile or a permission set Read/Create/Edit on {obj} (Setup > Users > Profiles > Object Settings), then retry."),
-            format!("連携ユーザーのプロファイルまたは権限セットに {} の参照・作成・編集権限を付与してから再試行してください（設定 > ユーザー > プロファイル > オブジェクト設定）。", object_ja(object)),
-        ),
-    };
-    Explanation {
-        message_en,
-        message_ja,
-        fix_en: Some(fix_en),
-        fix_ja: Some(fix_ja),
-    }
-}
-
-/// The queue's failure record for an error: class, code and [`explain`]'s text.
-pub fn failure(e: &SfError) -> Failure {
-    let x = explain(e);
-    Failure {
-        class: e.class(),
-        code: e.code().to_owned(),
-        message_en: x.message_en,
-        message_ja: x.message_ja,
-        fix_en: x.fix_en,
-        fix_ja: x.fix_ja,
     }
 }
 

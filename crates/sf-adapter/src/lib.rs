@@ -9,12 +9,14 @@
 //! write payloads) — the only place Salesforce field names appear; `executor` is the one thin
 //! layer that owns reqwest, sessions, refresh, retries, request ids and `Sforce-Limit-Info`
 //! tracking; `errors` is the single table from Salesforce error codes to
-//! [`domain::SfError`], plus [`explain`] for the admin view (R40).
+//! [`domain::SfError`] (the admin view explains them with `domain::rules::explain`, R40).
 //!
 //! Start reading at [`SalesforceClient`] (`client.rs`), then `executor.rs` for the request
 //! lifecycle, and `transformers.rs` for what goes over the wire. Wire facts follow
 //! the project's Salesforce wire reference (`salesforce-api.md`). Tests: unit tests beside the code (fixtures in
-//! `tests/fixtures/`), wiremock-backed tests of the public API in `tests/wire/`.
+//! `tests/fixtures/`), wiremock-backed tests of the public API in `tests/wire/`, and the same
+//! API against the stateful simulator `sf-sim` (a dev-dependency) in `tests/sim/`, compiled
+//! into the same test binary.
 
 mod client;
 mod config;
@@ -26,6 +28,5 @@ mod transformers;
 
 pub use client::{COLLECTION_LIMIT, SalesforceClient};
 pub use config::{ConfigError, SfConfig};
-pub use errors::{Explanation, explain, failure};
 pub use executor::with_request_id;
 pub use oauth::{Disconnected, Pkce, generate_state};

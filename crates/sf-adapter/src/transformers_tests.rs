@@ -1,8 +1,9 @@
 //! Transformer tests from recorded-shape fixtures (`tests/fixtures/*.json`).
 
 use super::*;
-use crate::errors::{explain, map_error_body, map_oauth_error};
+use crate::errors::{map_error_body, map_oauth_error};
 use chrono::NaiveDate;
+use domain::rules::explain::explain;
 use domain::{DuplicateMatch, OrgProblem};
 
 fn fixture(name: &str) -> Vec<u8> {

@@ -28,6 +28,17 @@ fn on(object: &Option<String>, field: &Option<String>) -> String {
     }
 }
 
+/// The object as Salesforce's Japanese UI names it.
+fn object_ja(object: &str) -> &str {
+    match object {
+        "Lead" => "リード",
+        "Contact" => "取引先責任者",
+        "Account" => "取引先",
+        "Task" => "ToDo",
+        other => other,
+    }
+}
+
 /// Turns a Salesforce failure into what the admin view shows (R40).
 pub fn explain(e: &SfError) -> Failure {
     match e {
@@ -59,13 +70,14 @@ pub fn explain(e: &SfError) -> Failure {
             let at = on(object, field);
             let obj = object.as_deref().unwrap_or("Lead/Contact");
             let fld = field.as_deref().unwrap_or("-");
+            let obj_ja = object_ja(obj);
             let (en, ja, fix) = match problem {
                 OrgProblem::HiddenField => (
                     format!("The field {at} is not visible to the connected user (field-level security); the sync stopped rather than import partial data."),
                     format!("項目 {at} が連携ユーザーから参照できません（項目レベルセキュリティ）。不完全な取り込みを避けるため同期を停止しました。"),
                     (
                         format!("Setup > Object Manager > {obj} > Fields & Relationships > {fld} > Set Field-Level Security: make it visible for the connected user's profile."),
-                        format!("設定 > オブジェクトマネージャ > {obj} > 項目とリレーション > {fld} > 項目レベルセキュリティを設定 で、連携ユーザーのプロファイルに表示を許可してください。"),
+                        format!("設定 > オブジェクトマネージャ > {obj_ja} > 項目とリレーション > {fld} > 項目レベルセキュリティを設定 で、連携ユーザーのプロファイルに表示を許可してください。"),
                     ),
                 ),
                 OrgProblem::ValidationRule => (
@@ -73,12 +85,12 @@ pub fn explain(e: &SfError) -> Failure {
                     format!("{at} の入力規則によりレコードが拒否されました：{cause}"),
                     (
                         format!("Setup > Object Manager > {obj} > Validation Rules: adjust the rule or the data, then retry."),
-                        format!("設定 > オブジェクトマネージャ > {obj} > 入力規則 で規則またはデータを見直してから再試行してください。"),
+                        format!("設定 > オブジェクトマネージャ > {obj_ja} > 入力規則 で規則またはデータを見直してから再試行してください。"),
                     ),
                 ),
                 OrgProblem::DuplicateRule => (
                     format!("A duplicate rule blocked creating a {obj}: {cause}"),
-                    format!("重複ルールにより{obj}を作成できませんでした：{cause}"),
+                    format!("重複ルールにより{obj_ja}を作成できませんでした：{cause}"),
                     (
                         "Setup > Duplicate Management > Duplicate Rules: set the action to Allow/Alert, or turn on 'allow save' in callsync's settings.".into(),
                         "設定 > 重複管理 > 重複ルール で処理を「許可」「警告」にするか、callsyncの設定で重複を許可して保存するを有効にしてください。".into(),
@@ -113,7 +125,7 @@ pub fn explain(e: &SfError) -> Failure {
                     format!("連携ユーザーに {at} へのアクセス権がありません：{cause}"),
                     (
                         format!("Setup > Profiles or Permission Sets: give the connected user read/create/edit on {obj}."),
-                        format!("設定 > プロファイル または 権限セット で、連携ユーザーに {obj} の参照・作成・編集権限を付与してください。"),
+                        format!("設定 > プロファイル または 権限セット で、連携ユーザーに {obj_ja} の参照・作成・編集権限を付与してください。"),
                     ),
                 ),
             };

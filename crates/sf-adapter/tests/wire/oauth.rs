@@ -190,7 +190,7 @@ async fn c1_api_disabled_fails_connect_and_revokes() {
         cause.contains("REST API") && cause.contains("Enterprise"),
         "{cause}"
     );
-    let x = sf_adapter::explain(&err);
+    let x = domain::rules::explain::explain(&err);
     assert!(x.message_ja.contains("REST API"));
 }
 

@@ -1,0 +1,148 @@
+//! The `Store`: one connection pool and the keyring, implementing every storage port.
+
+use crate::crypto::Keyring;
+use crate::error::db_err;
+use crate::migration::Migrator;
+use domain::StoreError;
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which database a `Store` talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// callsync's storage: implements `CredentialStore`, `SettingsStore`, `CustomerStore`,
+/// `EventLog`, `WorkQueue`, `CallTaskStore`, `DirectoryStore`, `SyncRunStore` and `Locks`,
+/// plus the admin operations (tenants, customers, members, audit). Cheap to clone: clones
+/// share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) keys: Arc<Keyring>,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .field("keys", &self.keys)
+            .finish()
+    }
+}
+
+/// Connection-level settings for SQLite: WAL so readers never block the writer,
+/// `synchronous=NORMAL` (durable across process crashes; WAL makes it safe against
+/// corruption), a busy timeout so writers queue instead of failing, and foreign keys on.
+fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    if memory {
+        // Each connection to a plain in-memory database is its own database: keep exactly
+        // one, forever.
+        opts.max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None);
+    } else {
+        opts.max_connections(4);
+    }
+    opts.map_sqlx_sqlite_opts(move |o| {
+        let o = o
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
+        if memory {
+            o
+        } else {
+            // The embedded default: the file is created on first start, `mode=rwc` or not.
+            o.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+        }
+    });
+}
+
+impl Store {
+    /// Connects to `sqlite://path?mode=rwc` (or `sqlite::memory:`) or `postgres://…`.
+    /// Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str, keys: Keyring) -> Result<Self, StoreError> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false)
+            .acquire_timeout(Duration::from_secs(30));
+        if url.starts_with("sqlite:") {
+            sqlite_options(&mut opts, url);
+        } else {
+            opts.max_connections(16).min_connections(1);
+        }
+        let db = Database::connect(opts).await.map_err(|e| {
+            tracing::error!(error = %e, "cannot connect to the database");
+            StoreError::Unavailable("cannot connect to the database".to_owned())
+        })?;
+        Ok(Self::from_connection(db, keys))
+    }
+
+    /// Wraps an existing connection (tests, tooling).
+    pub fn from_connection(db: DatabaseConnection, keys: Keyring) -> Self {
+        Self {
+            db,
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// Applies pending migrations; a no-op when the schema is current.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(|e| db_err("migrate", e))
+    }
+
+    /// The pool, for tests and tooling that need to look underneath the ports.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    /// Closes the pool (waits for connections to be returned).
+    pub async fn close(self) -> Result<(), StoreError> {
+        self.db.close().await.map_err(|e| db_err("close", e))
+    }
+
+    pub(crate) fn is_pg(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`), so it waits for other writers instead of failing halfway on a
+    /// lock upgrade; PostgreSQL uses its default (READ COMMITTED) with row locks.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, StoreError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| db_err("begin", e))
+    }
+}
+
+/// `Utc::now()` for bookkeeping columns (`created_at`, `updated_at`); rule-bearing times
+/// (leases, due dates, locks) always come from the caller's `now`.
+pub(crate) fn stamp() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
