@@ -18,6 +18,7 @@ pub mod security;
 pub mod service;
 pub mod startup;
 pub mod stats;
+pub mod store_admin;
 pub mod telemetry;
 pub mod wiring;
 

@@ -16,7 +16,7 @@ use domain::ports::{
 use domain::usecases::sync::{CustomerSync, SyncError, SyncOptions, SyncPorts};
 use domain::{SfError, StoreError, TenantId};
 use event_ingest::{IntakeState, TenantSecrets, webhook_router};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sf_adapter::{SalesforceClient, SfConfig};
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,14 +152,59 @@ pub fn assemble(settings: &Settings, storage: Storage) -> anyhow::Result<Wired> 
     })
 }
 
+/// The keyring from `security.token_keys` / `current_key_id`.
+pub fn keyring(settings: &Settings) -> anyhow::Result<store_adapter::Keyring> {
+    let sec = &settings.security;
+    let current = sec.token_keys.get(&sec.current_key_id).ok_or_else(|| {
+        anyhow::anyhow!("security.current_key_id: must name one of security.token_keys")
+    })?;
+    let previous: Vec<(String, SecretString)> = sec
+        .token_keys
+        .iter()
+        .filter(|(id, _)| **id != sec.current_key_id)
+        .map(|(id, k)| (id.clone(), k.clone()))
+        .collect();
+    store_adapter::Keyring::from_base64((sec.current_key_id.as_str(), current), &previous)
+        .map_err(|e| anyhow::anyhow!("security.token_keys: {e}"))
+}
+
+/// Opens the database; an embedded SQLite database is migrated on the spot, PostgreSQL
+/// expects `callsync migrate` (so several instances never race to migrate).
+pub async fn open_store(
+    settings: &Settings,
+    migrate: bool,
+) -> anyhow::Result<store_adapter::Store> {
+    let url = settings.database.url.expose_secret();
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .and_then(|p| p.split('?').next())
+        && let Some(dir) = std::path::Path::new(path).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir)?;
+    }
+    let store = store_adapter::Store::connect(url, keyring(settings)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+    if migrate || url.starts_with("sqlite:") {
+        store
+            .migrate()
+            .await
+            .map_err(|e| anyhow::anyhow!("migrating the database: {e}"))?;
+    }
+    Ok(store)
+}
+
 /// Production: connect the database and wire everything.
-pub async fn connect(_settings: &Settings) -> anyhow::Result<Wired> {
-    anyhow::bail!("the storage adapter is not wired into this build yet")
+pub async fn connect(settings: &Settings) -> anyhow::Result<Wired> {
+    let store = open_store(settings, false).await?;
+    let admin = Arc::new(crate::store_admin::StoreAdmin::new(store.clone()));
+    assemble(settings, Storage::from_one(Arc::new(store), admin))
 }
 
 /// Applies pending migrations.
-pub async fn migrate(_settings: &Settings) -> anyhow::Result<()> {
-    anyhow::bail!("the storage adapter is not wired into this build yet")
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    open_store(settings, true).await.map(|_| ())
 }
 
 /// The OAuth flow of the Salesforce adapter behind the app's port.

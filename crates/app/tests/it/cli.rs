@@ -107,3 +107,25 @@ fn the_shipped_example_is_complete_and_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn migrate_creates_the_sqlite_database() {
+    let dir = tempdir("migrate");
+    good_base(&dir);
+    let db = dir.join("data").join("callsync.sqlite");
+    let out = callsync(&dir)
+        .arg("migrate")
+        .env(
+            "CALLSYNC_DATABASE__URL",
+            format!("sqlite://{}?mode=rwc", db.display()),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
+    assert!(db.exists());
+}

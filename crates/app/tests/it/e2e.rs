@@ -69,6 +69,19 @@ async fn sync_now_imports_salesforce_contacts_as_customers() {
     assert_eq!(c["fields"]["name"], "電話 太郎");
     assert_eq!(c["fields"]["company"], "株式会社テスト");
     assert_eq!(c["link"]["record"]["object"], "Contact");
+    // R11: editing a linked customer marks synced fields for write-back; address is import-only.
+    let id = c["id"].as_i64().unwrap();
+    let r = app
+        .send(
+            "PATCH",
+            &t.token,
+            &format!("/api/v1/tenants/acme/customers/{id}"),
+            Some(json!({"name": "電話 花子", "address": "東京都"})),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["dirty"], json!(["name"]), "{v}");
 }
 
 #[tokio::test]
