@@ -13,8 +13,16 @@ use serde_json::Value;
 /// Finds the Task with this CallObject in the org.
 pub fn task(w: &World, call_object: &str) -> Value {
     let tasks = w.tasks();
-    let found: Vec<&Value> = tasks.iter().filter(|t| t["CallObject"] == call_object).collect();
-    assert_eq!(found.len(), 1, "expected exactly one Task for {call_object}, got {}", found.len());
+    let found: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| t["CallObject"] == call_object)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one Task for {call_object}, got {}",
+        found.len()
+    );
     found[0].clone()
 }
 
@@ -31,12 +39,21 @@ pub fn answered(call_id: &str, number: &str) -> Vec<(&'static str, String)> {
         ("record[direction]", "inbound".into()),
         ("record[number]", number.into()),
         ("record[started_at]", "2026-11-25T09:30:00.000+09:00".into()),
-        ("record[answered_at]", "2026-11-25T09:30:07.000+09:00".into()),
+        (
+            "record[answered_at]",
+            "2026-11-25T09:30:07.000+09:00".into(),
+        ),
         ("record[ended_at]", "2026-11-25T09:33:19.000+09:00".into()),
         ("record[duration]", "192".into()),
         ("record[memo]", "見積の件で折り返し希望".into()),
-        ("record[url]", format!("https://phone.example.jp/calls/{call_id}")),
-        ("record[recording_url]", format!("https://phone.example.jp/calls/{call_id}/rec")),
+        (
+            "record[url]",
+            format!("https://phone.example.jp/calls/{call_id}"),
+        ),
+        (
+            "record[recording_url]",
+            format!("https://phone.example.jp/calls/{call_id}/rec"),
+        ),
         ("user[id]", "17".into()),
         ("user[name]", "営業 一郎".into()),
         ("user[email]", "Ichiro.Eigyo@example.jp".into()),

@@ -8,16 +8,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::Utc;
-use domain::ports::{CredentialStore, Credentials, SettingsStore, SystemClock};
 use domain::StoreError;
-use event_ingest::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-use event_ingest::{IntakeState, TenantSecrets, webhook_router};
+use domain::ports::{CredentialStore, Credentials, SettingsStore, SystemClock};
 use domain::usecases::call_logging::{
     CallLogger, CallLoggingOptions, CallLoggingPorts, FailPoints, NoFailPoints,
 };
 use domain::usecases::sync::{CustomerSync, SyncOptions, SyncPorts};
 use domain::{ConnectedUser, EmailAddress, IntegrationSettings, SalesforceId, TenantId};
+use event_ingest::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use event_ingest::worker::{Worker, WorkerConfig};
+use event_ingest::{IntakeState, TenantSecrets, webhook_router};
 use secrecy::SecretString;
 use sf_adapter::{SalesforceClient, SfConfig};
 use sf_sim::{Org, OrgSpec, SfSim, SimUser};
@@ -262,20 +262,43 @@ impl World {
         let body = form(pairs);
         let ts = Utc::now().timestamp();
         let sig = sign(&self.secret, ts, body.as_bytes());
-        self.post_raw(&format!("/webhooks/{}/calls", self.t), "application/x-www-form-urlencoded", body.into_bytes(), Some((ts, sig))).await
+        self.post_raw(
+            &format!("/webhooks/{}/calls", self.t),
+            "application/x-www-form-urlencoded",
+            body.into_bytes(),
+            Some((ts, sig)),
+        )
+        .await
     }
 
     /// Posts any body with the given signature headers (or none).
-    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>, signature: Option<(i64, String)>) -> (u16, serde_json::Value) {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        signature: Option<(i64, String)>,
+    ) -> (u16, serde_json::Value) {
         use tower::ServiceExt;
         let mut req = axum::http::Request::post(path).header("content-type", content_type);
         if let Some((ts, sig)) = signature {
-            req = req.header(TIMESTAMP_HEADER, ts.to_string()).header(SIGNATURE_HEADER, sig);
+            req = req
+                .header(TIMESTAMP_HEADER, ts.to_string())
+                .header(SIGNATURE_HEADER, sig);
         }
-        let res = self.intake().oneshot(req.body(axum::body::Body::from(body)).unwrap()).await.unwrap();
+        let res = self
+            .intake()
+            .oneshot(req.body(axum::body::Body::from(body)).unwrap())
+            .await
+            .unwrap();
         let status = res.status().as_u16();
-        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
-        (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
     }
 }
 
@@ -288,12 +311,18 @@ pub fn form(pairs: &[(&str, &str)]) -> String {
     s.finish()
 }
 
-/// Steps the worker until a step claims nothing. Items scheduled for later (retries, waits)
-/// are not waited for; tests that need them move the item's due time explicitly.
+/// Steps the worker until nothing is due, also running retries scheduled up to an hour
+/// ahead (claimed with a later "now", so nothing waits in real time). Held and dead items stay.
 pub async fn drain(worker: &Worker) -> event_ingest::worker::StepReport {
     let mut total = event_ingest::worker::StepReport::default();
     for _ in 0..10_000 {
-        let r = worker.step().await.unwrap();
+        let mut r = worker.step().await.unwrap();
+        if r.claimed == 0 {
+            r = worker
+                .step_at(Utc::now() + chrono::Duration::hours(1))
+                .await
+                .unwrap();
+        }
         if r.claimed == 0 {
             return total;
         }

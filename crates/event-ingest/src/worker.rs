@@ -76,13 +76,19 @@ impl Worker {
 
     /// One claim–process–record round. Tests drive the worker with this.
     pub async fn step(&self) -> Result<StepReport, StoreError> {
+        self.step_at(Utc::now()).await
+    }
+
+    /// A round that claims what is due at `now`: tests use a later `now` to run retries
+    /// scheduled for the future, and expired leases, without waiting for them.
+    pub async fn step_at(&self, now: chrono::DateTime<Utc>) -> Result<StepReport, StoreError> {
         let items = self
             .queue
             .claim(
                 &self.config.name,
                 self.config.batch_size,
                 self.config.lease,
-                Utc::now(),
+                now,
             )
             .await?;
         let mut report = StepReport {
