@@ -80,7 +80,8 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
         .any(|a| a == "-p" || a.starts_with("--package"));
     let scope = if narrowed { "" } else { "--workspace" };
     let mut cmd = util::cargo();
-    cmd.arg("test");
+    // Every failing test binary is reported, not just the first.
+    cmd.args(["test", "--no-fail-fast"]);
     if !narrowed {
         cmd.arg(scope);
     }

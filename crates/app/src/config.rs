@@ -306,7 +306,9 @@ fn figment_for(dir: &Path, env: &str) -> Figment {
         .merge(Toml::file(dir.join(format!("{env}.toml"))))
         .merge(
             Env::prefixed("CALLSYNC_")
-                .ignore(&["ENV", "CONFIG_DIR"])
+                // Not configuration: the config selectors themselves, and the variables the
+                // test tooling (`cargo xtask test`) exports to the test processes.
+                .ignore(&["ENV", "CONFIG_DIR", "TEST_PG_URL", "CHROMIUM", "SF_CLIENTS_DIR"])
                 .split("__"),
         )
 }
