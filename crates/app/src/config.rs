@@ -308,7 +308,13 @@ fn figment_for(dir: &Path, env: &str) -> Figment {
             Env::prefixed("CALLSYNC_")
                 // Not configuration: the config selectors themselves, and the variables the
                 // test tooling (`cargo xtask test`) exports to the test processes.
-                .ignore(&["ENV", "CONFIG_DIR", "TEST_PG_URL", "CHROMIUM", "SF_CLIENTS_DIR"])
+                .ignore(&[
+                    "ENV",
+                    "CONFIG_DIR",
+                    "TEST_PG_URL",
+                    "CHROMIUM",
+                    "SF_CLIENTS_DIR",
+                ])
                 .split("__"),
         )
 }

@@ -1190,4 +1190,7 @@ impl ApiUsageView for FakeSalesforce {
     fn requests_sent(&self, _: &TenantId) -> u64 {
         self.requests()
     }
+    fn requests_last_24h(&self, _: &TenantId) -> u64 {
+        self.requests()
+    }
 }

@@ -224,8 +224,12 @@ pub struct ApiUsage {
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait ApiUsageView: Send + Sync {
     fn usage(&self, t: &TenantId) -> Option<ApiUsage>;
-    /// Requests this process has sent for the tenant since it started.
+    /// Requests this process has sent for the tenant since it started (a counter: take
+    /// differences to measure an operation).
     fn requests_sent(&self, t: &TenantId) -> u64;
+    /// Requests this process sent for the tenant in the last 24 hours, the window Salesforce's
+    /// allowance rolls over (C3: callsync's own share).
+    fn requests_last_24h(&self, t: &TenantId) -> u64;
 }
 
 // ----------------------------------------------------------------------------------------------

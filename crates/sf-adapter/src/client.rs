@@ -515,4 +515,8 @@ impl ApiUsageView for SalesforceClient {
     fn requests_sent(&self, t: &TenantId) -> u64 {
         self.exec.requests_sent(t)
     }
+
+    fn requests_last_24h(&self, t: &TenantId) -> u64 {
+        self.exec.requests_last_24h(t)
+    }
 }

@@ -151,6 +151,30 @@ pub(crate) struct TenantState {
     auth: tokio::sync::Mutex<()>,
     usage: Mutex<Option<ApiUsage>>,
     sent: AtomicU64,
+    /// Requests per hour over the last 24 hours (C3), as (hour since epoch, count).
+    hourly: Mutex<[(i64, u64); 24]>,
+}
+
+impl TenantState {
+    fn count_request(&self, now: chrono::DateTime<chrono::Utc>) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        let hour = now.timestamp().div_euclid(3600);
+        let mut buckets = lock(&self.hourly);
+        let slot = &mut buckets[hour.rem_euclid(24) as usize];
+        if slot.0 != hour {
+            *slot = (hour, 0);
+        }
+        slot.1 += 1;
+    }
+
+    fn last_24h(&self, now: chrono::DateTime<chrono::Utc>) -> u64 {
+        let hour = now.timestamp().div_euclid(3600);
+        lock(&self.hourly)
+            .iter()
+            .filter(|(h, _)| hour - h < 24 && *h <= hour)
+            .map(|(_, n)| n)
+            .sum()
+    }
 }
 
 struct Session {
@@ -278,6 +302,12 @@ impl Executor {
 
     pub(crate) fn usage(&self, t: &TenantId) -> Option<ApiUsage> {
         lock(&self.tenants).get(t).and_then(|s| *lock(&s.usage))
+    }
+
+    pub(crate) fn requests_last_24h(&self, t: &TenantId) -> u64 {
+        lock(&self.tenants)
+            .get(t)
+            .map_or(0, |s| s.last_24h(chrono::Utc::now()))
     }
 
     pub(crate) fn requests_sent(&self, t: &TenantId) -> u64 {
@@ -457,7 +487,7 @@ impl Executor {
             rb = rb.json(b);
         }
         if let Some(st) = st {
-            st.sent.fetch_add(1, Ordering::Relaxed);
+            st.count_request(chrono::Utc::now());
         }
         let started = Instant::now();
         // Logged: method, path without query string (SOQL holds customer data), status.
@@ -643,4 +673,27 @@ pub(crate) fn is_ip_restricted(e: &SfError) -> bool {
             ..
         }
     )
+}
+
+#[cfg(test)]
+mod rolling_window_tests {
+    use super::TenantState;
+    use chrono::{Duration, TimeZone, Utc};
+
+    // C3: callsync's own share is counted over Salesforce's rolling 24 hours.
+    #[test]
+    fn c3_requests_are_counted_over_the_last_24_hours() {
+        let st = TenantState::default();
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 25, 9, 0, 0).unwrap();
+        st.count_request(t0);
+        st.count_request(t0 + Duration::minutes(30));
+        st.count_request(t0 + Duration::hours(5));
+        assert_eq!(st.last_24h(t0 + Duration::hours(5)), 3);
+        assert_eq!(st.last_24h(t0 + Duration::hours(23)), 3);
+        // The 09:00 hour has rolled out of the window a day later; the 14:00 one has not.
+        assert_eq!(st.last_24h(t0 + Duration::hours(24)), 1);
+        st.count_request(t0 + Duration::hours(24));
+        assert_eq!(st.last_24h(t0 + Duration::hours(24)), 2);
+        assert_eq!(st.last_24h(t0 + Duration::hours(30)), 1);
+    }
 }

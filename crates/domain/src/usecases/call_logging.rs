@@ -358,7 +358,7 @@ impl CallLogger {
         }
         // C3: activities are the last to defer.
         let usage = self.ports.usage.usage(t);
-        let ours = self.ports.usage.requests_sent(t);
+        let ours = self.ports.usage.requests_last_24h(t);
         if may_spend(
             Priority::Activity,
             usage,

@@ -317,16 +317,11 @@ impl CustomerSync {
         }
     }
 
-    /// C3: may background (or write-back) work spend API requests now?
-    ///
-    /// `ApiUsageView` gives the org's usage over Salesforce's rolling 24 h and this process's
-    /// requests since it started; neither is exactly "ours in the last 24 h". The smaller of
-    /// the two is an upper bound of it once the process is a day old, and never grows without
-    /// bound the way the process counter alone would (which would defer sync forever).
+    /// C3: may background (or write-back) work spend API requests now? "Ours" is what this
+    /// process sent for the tenant over Salesforce's rolling 24 hours.
     fn budget(&self, t: &TenantId, priority: Priority, run: &Run) -> Option<DeferReason> {
         let usage = self.ports.usage.usage(t);
-        let sent = self.ports.usage.requests_sent(t);
-        let ours = usage.map_or(sent, |u| sent.min(u.used));
+        let ours = self.ports.usage.requests_last_24h(t);
         match may_spend(priority, usage, ours, run.settings.api_budget_percent) {
             Spend::Allowed => None,
             Spend::Defer => Some(DeferReason::Budget),
@@ -1634,6 +1629,9 @@ mod tests {
             *self.usage.lock().unwrap()
         }
         fn requests_sent(&self, _: &TenantId) -> u64 {
+            self.requests.load(Ordering::SeqCst)
+        }
+        fn requests_last_24h(&self, _: &TenantId) -> u64 {
             self.requests.load(Ordering::SeqCst)
         }
     }
