@@ -1097,6 +1097,21 @@ impl SalesforceWriter for FakeSalesforce {
             .find(|(_, t)| t.call_object == call_object)
             .map(|(id, _)| id.clone()))
     }
+    async fn find_tasks_by_call_objects(
+        &self,
+        _: &TenantId,
+        call_objects: &[String],
+    ) -> Result<HashMap<String, SalesforceId>, SfError> {
+        for _ in call_objects.chunks(100) {
+            self.count()?;
+        }
+        let s = self.state.lock().unwrap();
+        Ok(s.tasks
+            .iter()
+            .filter(|(_, t)| call_objects.contains(&t.call_object))
+            .map(|(id, t)| (t.call_object.clone(), id.clone()))
+            .collect())
+    }
     async fn find_account(
         &self,
         _: &TenantId,

@@ -188,6 +188,14 @@ pub trait SalesforceWriter: Send + Sync {
         call_object: &str,
     ) -> Result<Option<SalesforceId>, SfError>;
 
+    /// Tasks by `CallObject`, many at once: what a retried batch checks before creating
+    /// again (R25). Returns the call objects that have a Task, with its id.
+    async fn find_tasks_by_call_objects(
+        &self,
+        t: &TenantId,
+        call_objects: &[String],
+    ) -> Result<std::collections::HashMap<String, SalesforceId>, SfError>;
+
     /// The oldest Account with exactly this Name (R32).
     async fn find_account(&self, t: &TenantId, name: &str)
     -> Result<Option<SalesforceId>, SfError>;

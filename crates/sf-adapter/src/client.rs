@@ -7,7 +7,7 @@ use crate::transformers::{
     bad_response, collection_record, confirm_phone_hits, deleted_from_json, deleted_soql,
     first_hidden_field, first_id, new_record_json, phone_search_terms, phone_sosl,
     record_from_json, record_soql, records_by_id_soql, save_result, task_by_call_object_soql,
-    task_json, task_patch_json, update_json, user_from_json,
+    task_json, task_patch_json, tasks_by_call_objects_soql, update_json, user_from_json,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -422,6 +422,44 @@ impl SalesforceWriter for SalesforceClient {
             )
             .await?;
         first_id(&page)
+    }
+
+    #[tracing::instrument(name = "sf.find_tasks", skip_all, fields(tenant = %t, n = call_objects.len()))]
+    async fn find_tasks_by_call_objects(
+        &self,
+        t: &TenantId,
+        call_objects: &[String],
+    ) -> Result<std::collections::HashMap<String, SalesforceId>, SfError> {
+        let mut found = std::collections::HashMap::new();
+        // 100 per query keeps the URI well under Salesforce's 16 KiB limit.
+        for chunk in call_objects.chunks(100) {
+            let mut cursor: Option<PageCursor> = None;
+            loop {
+                let page = self
+                    .query_page(
+                        t,
+                        "query",
+                        tasks_by_call_objects_soql(chunk),
+                        cursor.as_ref(),
+                        "Task",
+                    )
+                    .await?;
+                for r in &page.records {
+                    if let (Some(id), Some(co)) = (
+                        r.get("Id").and_then(serde_json::Value::as_str),
+                        r.get("CallObject").and_then(serde_json::Value::as_str),
+                    ) && let Ok(id) = SalesforceId::parse(id)
+                    {
+                        found.entry(co.to_owned()).or_insert(id);
+                    }
+                }
+                match page.next_records_url.clone() {
+                    Some(next) => cursor = Some(PageCursor(next)),
+                    None => break,
+                }
+            }
+        }
+        Ok(found)
     }
 
     #[tracing::instrument(name = "sf.find_account", skip_all, fields(tenant = %t))]

@@ -257,6 +257,15 @@ pub(crate) fn task_by_call_object_soql(call_object: &str) -> String {
     )
 }
 
+/// Tasks with any of these CallObjects (R25 retries), oldest first so the first one wins.
+pub(crate) fn tasks_by_call_objects_soql(call_objects: &[String]) -> String {
+    let list: Vec<String> = call_objects.iter().map(|c| soql_literal(c)).collect();
+    format!(
+        "SELECT Id, CallObject FROM Task WHERE CallObject IN ({}) ORDER BY CreatedDate, Id",
+        list.join(", ")
+    )
+}
+
 /// SOSL over phone fields of the objects in `targets`, converted Leads excluded (R21).
 /// `None` when `targets` is empty.
 pub(crate) fn phone_sosl(digits: &str, targets: SyncTargets) -> Option<String> {

@@ -120,6 +120,9 @@ struct PendingCreate {
     event_id: i64,
     /// The per-call lease, released once the create is recorded.
     call_key: String,
+    /// What adoption of an earlier attempt's Task needs (R25).
+    merged: Box<CallEvent>,
+    parts: Vec<String>,
 }
 
 /// Per-tenant context loaded once per batch.
@@ -343,12 +346,16 @@ impl CallLogger {
                 Ok(Decided::Create {
                     draft,
                     continuations,
+                    merged,
+                    parts,
                 }) => pending.push(PendingCreate {
                     index: i,
                     draft,
                     continuations,
                     event_id: *event_id,
                     call_key: call_key(call_id.as_str()),
+                    merged,
+                    parts,
                 }),
                 Err(r) => results[i] = Some(r),
             }
@@ -379,7 +386,7 @@ impl CallLogger {
             }
         } else {
             let keys: Vec<String> = pending.iter().map(|p| p.call_key.clone()).collect();
-            self.create_batch(t, items, pending, results).await;
+            self.create_batch(t, &ctx, items, pending, results).await;
             for key in keys {
                 let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
             }
@@ -397,10 +404,17 @@ impl CallLogger {
     async fn create_batch(
         &self,
         t: &TenantId,
+        ctx: &TenantCtx,
         items: &[WorkItem],
         pending: Vec<PendingCreate>,
         results: &mut [Option<ItemResult>],
     ) {
+        let pending = self
+            .adopt_earlier_attempts(t, ctx, items, pending, results)
+            .await;
+        if pending.is_empty() {
+            return;
+        }
         let drafts: Vec<TaskDraft> = pending.iter().map(|p| p.draft.clone()).collect();
         let created = match self.ports.sf_write.create_tasks(t, &drafts).await {
             Ok(r) => r,
@@ -427,6 +441,83 @@ impl CallLogger {
             };
             results[p.index] = Some(r);
         }
+    }
+
+    /// R25: an item that ran before may have created its Task before it crashed (or before
+    /// a failed response). One query finds such Tasks for the whole batch; they are adopted
+    /// and brought up to date instead of being created again. Returns what remains to create.
+    async fn adopt_earlier_attempts(
+        &self,
+        t: &TenantId,
+        ctx: &TenantCtx,
+        items: &[WorkItem],
+        pending: Vec<PendingCreate>,
+        results: &mut [Option<ItemResult>],
+    ) -> Vec<PendingCreate> {
+        let retried: Vec<String> = pending
+            .iter()
+            .filter(|p| items[p.index].attempts > 0)
+            .map(|p| p.draft.call_object.clone())
+            .collect();
+        if retried.is_empty() {
+            return pending;
+        }
+        let found = match self
+            .ports
+            .sf_write
+            .find_tasks_by_call_objects(t, &retried)
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                for p in pending.iter().filter(|p| items[p.index].attempts > 0) {
+                    results[p.index] = Some(self.on_sf_error(&e, &items[p.index]));
+                }
+                return pending
+                    .into_iter()
+                    .filter(|p| items[p.index].attempts == 0)
+                    .collect();
+            }
+        };
+        let mut remaining = Vec::with_capacity(pending.len());
+        for p in pending {
+            let Some(task_id) = found.get(&p.draft.call_object).cloned() else {
+                remaining.push(p);
+                continue;
+            };
+            let item = &items[p.index];
+            let call_task = CallTask {
+                call_id: p.merged.call_id.clone(),
+                task_id,
+                who: p.draft.who.clone(),
+                owner: p.draft.owner.clone(),
+                description: p.draft.description.clone(),
+                continuation_task_ids: vec![],
+            };
+            let r = match self.ports.tasks.save_call_task(t, &call_task).await {
+                Err(e) => self.on_store_error(&e, item),
+                Ok(()) => match self
+                    .update_existing(
+                        t,
+                        &ctx.settings,
+                        item,
+                        p.event_id,
+                        &p.merged,
+                        call_task,
+                        p.parts,
+                    )
+                    .await
+                {
+                    Ok(Decided::Finished(r)) | Err(r) => r,
+                    Ok(Decided::Create { .. }) => self.on_sf_error(
+                        &SfError::transient("ADOPT", "unexpected create while adopting a Task"),
+                        item,
+                    ),
+                },
+            };
+            results[p.index] = Some(r);
+        }
+        remaining
     }
 
     async fn record_created(
@@ -784,34 +875,6 @@ impl CallLogger {
                     .await;
             }
         };
-        // A retried item may have created the Task before it crashed (R25).
-        if item.attempts > 0 {
-            let found = self
-                .ports
-                .sf_write
-                .find_task_by_call_object(t, merged.call_id.as_str())
-                .await
-                .map_err(|e| self.on_sf_error(&e, item))?;
-            if let Some(task_id) = found {
-                let call_task = CallTask {
-                    call_id: merged.call_id.clone(),
-                    task_id: task_id.clone(),
-                    who: who.clone(),
-                    owner: None,
-                    description: parts.first().cloned().unwrap_or_default(),
-                    continuation_task_ids: vec![],
-                };
-                self.ports
-                    .tasks
-                    .save_call_task(t, &call_task)
-                    .await
-                    .map_err(|e| self.on_store_error(&e, item))?;
-                // Bring the adopted Task up to date with everything known now.
-                return self
-                    .update_existing(t, s, item, event_id, merged, call_task, parts)
-                    .await;
-            }
-        }
         let member_email = merged.member.as_ref().and_then(|m| m.email.as_deref());
         let owner = resolve_owner(member_email, &ctx.users, &ctx.connecting_user);
         let tctx = TaskContext {
@@ -821,9 +884,8 @@ impl CallLogger {
             tz: s.tz(),
             received_at: stored.received_at,
         };
-        let mut parts = parts.into_iter();
-        let draft = compose_task(merged, &tctx, parts.next().unwrap_or_default());
-        let rest: Vec<String> = parts.collect();
+        let draft = compose_task(merged, &tctx, parts.first().cloned().unwrap_or_default());
+        let rest: Vec<String> = parts.iter().skip(1).cloned().collect();
         let total = rest.len() + 1;
         let continuations = rest
             .into_iter()
@@ -839,6 +901,8 @@ impl CallLogger {
         Ok(Decided::Create {
             draft,
             continuations,
+            merged: Box::new(merged.clone()),
+            parts,
         })
     }
 
@@ -1055,6 +1119,8 @@ enum Decided {
     Create {
         draft: TaskDraft,
         continuations: Vec<TaskDraft>,
+        merged: Box<CallEvent>,
+        parts: Vec<String>,
     },
 }
 
@@ -1625,6 +1691,36 @@ mod tests {
         assert!(futures_block(h.store.retry_dead(&h.t, failed[0].id)).unwrap());
         h.drain();
         assert_eq!(h.sf.tasks().len(), 3);
+    }
+
+    #[test]
+    fn r25_a_failed_batch_is_checked_with_one_query_not_one_per_call() {
+        let h = harness(IntegrationSettings::default());
+        linked_customer(&h, "03-5555-0101");
+        futures_block(h.store.save_users(
+            &h.t,
+            &[SfUser {
+                id: h.admin.clone(),
+                email: None,
+                name: "a".into(),
+                active: true,
+            }],
+        ))
+        .unwrap();
+        for i in 0..50 {
+            h.post(&call(&format!("f{i}"), EventKind::Missed, "03-5555-0101"));
+        }
+        h.sf.fail_next(SfError::transient("SERVER_ERROR", "500"));
+        let r = h.step();
+        assert!(r.iter().all(|x| matches!(x, ItemResult::RetryAt(..))));
+        let before = h.sf.requests();
+        h.drain();
+        assert_eq!(h.sf.tasks().len(), 50);
+        assert_eq!(
+            h.sf.requests() - before,
+            2,
+            "one lookup for the retried batch, one insert"
+        );
     }
 
     #[test]

@@ -1556,6 +1556,13 @@ mod tests {
         ) -> Result<Option<SalesforceId>, SfError> {
             Err(fake_err())
         }
+        async fn find_tasks_by_call_objects(
+            &self,
+            _: &TenantId,
+            _: &[String],
+        ) -> Result<std::collections::HashMap<String, SalesforceId>, SfError> {
+            Err(fake_err())
+        }
         async fn find_account(
             &self,
             _: &TenantId,

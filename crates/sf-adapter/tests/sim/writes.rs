@@ -134,6 +134,24 @@ async fn r24_create_tasks_batched_with_every_call_field() {
             .unwrap(),
         None
     );
+    // R25 retries: many at once, 100 per query.
+    let wanted: Vec<String> = (150..=400)
+        .map(|i| format!("call-{i}"))
+        .chain(["call-999".to_owned(), "x' OR CallObject != '".to_owned()])
+        .collect();
+    let before = e.used();
+    let found = e
+        .client
+        .find_tasks_by_call_objects(&e.t, &wanted)
+        .await
+        .unwrap();
+    assert_eq!(e.used() - before, 3, "253 call objects → 3 queries");
+    assert_eq!(found.len(), 251);
+    assert_eq!(
+        e.field("Task", found["call-150"].as_str(), "CallObject"),
+        json!("call-150")
+    );
+    assert!(!found.contains_key("call-999"));
 }
 
 // R25/R26: later events update the Task; Description holds 32,000 characters, not one more.
