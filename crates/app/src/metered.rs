@@ -117,6 +117,18 @@ impl SalesforceWriter for MeteredSf {
             self.writer.find_task_by_call_object(t, call_object).await,
         )
     }
+    async fn find_tasks_by_call_objects(
+        &self,
+        t: &TenantId,
+        call_objects: &[String],
+    ) -> Result<std::collections::HashMap<String, SalesforceId>, SfError> {
+        count(
+            "find_tasks_by_call_objects",
+            self.writer
+                .find_tasks_by_call_objects(t, call_objects)
+                .await,
+        )
+    }
     async fn find_account(
         &self,
         t: &TenantId,

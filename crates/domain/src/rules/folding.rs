@@ -50,7 +50,23 @@ pub fn merge_call(events: &[CallEvent]) -> Option<CallEvent> {
         }
         take!(direction);
         take!(status_code);
-        take!(member);
+        // A later event may carry only part of the member (the transcription example has
+        // just id and email): keep what earlier events said.
+        match (&mut merged.member, &e.member) {
+            (Some(m), Some(n)) => {
+                if n.external_id.is_some() {
+                    m.external_id.clone_from(&n.external_id);
+                }
+                if n.name.is_some() {
+                    m.name.clone_from(&n.name);
+                }
+                if n.email.is_some() {
+                    m.email.clone_from(&n.email);
+                }
+            }
+            (None, Some(n)) => merged.member = Some(n.clone()),
+            _ => {}
+        }
         take!(started_at);
         take!(answered_at);
         take!(ended_at);
@@ -115,6 +131,11 @@ mod tests {
         let mut ended = event(EventKind::CallEnded, "03-1234-5678", Some(192));
         ended.memo = Some("一回目".into());
         let mut memo = event(EventKind::MemoSaved, "", None);
+        memo.member = Some(crate::MemberInfo {
+            external_id: None,
+            name: None,
+            email: Some("x@example.jp".into()),
+        });
         memo.started_at = None;
         memo.call_url = None;
         memo.memo = Some("見積の件で折り返し希望".into());
@@ -129,6 +150,13 @@ mod tests {
         assert_eq!(merged.started_at, ended.started_at);
         assert_eq!(merged.call_url, ended.call_url);
         assert_eq!(merged.party, ended.party);
+        let member = merged.member.unwrap();
+        assert_eq!(
+            member.name.as_deref(),
+            Some("営業 一郎"),
+            "a partial member keeps the name"
+        );
+        assert_eq!(member.email.as_deref(), Some("x@example.jp"));
         assert!(merge_call(&[]).is_none());
     }
 }
