@@ -134,10 +134,7 @@ impl Tenant {
     /// GET a tenant route; anything but 200 is an error.
     pub(crate) async fn get(&self, rest: &str) -> Result<Value> {
         let path = self.path(rest);
-        let (s, v) = self
-            .api
-            .call(Method::GET, &path, &self.token, None)
-            .await?;
+        let (s, v) = self.api.call(Method::GET, &path, &self.token, None).await?;
         if s != StatusCode::OK {
             bail!("GET {path}: {s} {}", error_text(&v));
         }
@@ -147,10 +144,7 @@ impl Tenant {
     /// GET a tenant route that may answer 404 (`None`).
     pub(crate) async fn find(&self, rest: &str) -> Result<Option<Value>> {
         let path = self.path(rest);
-        let (s, v) = self
-            .api
-            .call(Method::GET, &path, &self.token, None)
-            .await?;
+        let (s, v) = self.api.call(Method::GET, &path, &self.token, None).await?;
         match s {
             StatusCode::OK => Ok(Some(v)),
             StatusCode::NOT_FOUND => Ok(None),
@@ -167,7 +161,13 @@ impl Tenant {
         s["create_customers"] = json!(true);
         s["create_as"] = json!("Lead");
         s["write_transcription"] = json!(true);
-        s["notify_on"] = json!(["call_ended", "missed", "unanswered", "voicemail", "memo_saved"]);
+        s["notify_on"] = json!([
+            "call_ended",
+            "missed",
+            "unanswered",
+            "voicemail",
+            "memo_saved"
+        ]);
         let path = self.path("/settings");
         let (st, v) = self
             .api

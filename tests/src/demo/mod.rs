@@ -108,6 +108,8 @@ async fn run(exit: bool) -> Result<bool> {
         ),
     );
 
+    let at_start = fx.org.api_requests_used();
+
     // 2. callsync.
     let keys = callsync::Keys::generate();
     let (client_id, client_secret) = fx.sim.client_credentials();
@@ -192,14 +194,10 @@ async fn run(exit: bool) -> Result<bool> {
     morning.sent += 1;
     morning.accepted += usize::from((200..300).contains(&s));
     tenant.wait_queue_empty(Duration::from_secs(30)).await?;
-    out.step(
-        6,
-        STEPS,
-        "late transcription (JSON)",
-        "queue empty",
-    );
+    out.step(6, STEPS, "late transcription (JSON)", "queue empty");
 
     let requests = report::Requests {
+        at_start,
         before_import,
         after_import,
         end: fx.org.api_requests_used(),
@@ -252,7 +250,9 @@ async fn run(exit: bool) -> Result<bool> {
         out.line("  ✔ secrets in logs: none");
     } else {
         for (what, place) in &leaked {
-            out.line(format!("  ✘ secrets in logs: the {what} appears in {place}"));
+            out.line(format!(
+                "  ✘ secrets in logs: the {what} appears in {place}"
+            ));
         }
     }
     let ok = scenarios_ok && leaked.is_empty();

@@ -31,6 +31,7 @@ impl Before {
 
 /// sf-sim's API counter at the phase boundaries.
 pub(crate) struct Requests {
+    pub(crate) at_start: u64,
     pub(crate) before_import: u64,
     pub(crate) after_import: u64,
     pub(crate) end: u64,
@@ -98,7 +99,8 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
             .filter(|r| !before.contains(s(&r["Id"])))
             .collect()
     };
-    let new_leads = new_of("Lead", &i.before.leads);
+    let mut new_leads = new_of("Lead", &i.before.leads);
+    new_leads.sort_by_key(|l| national_digits(s(&l["Phone"])));
     let new_contacts = new_of("Contact", &i.before.contacts);
     let new_accounts = new_of("Account", &i.before.accounts);
     let record = |id: &str| fx.org.get(object_of(id), id);
@@ -113,7 +115,7 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     let rep = &i.import["report"];
     out.heading("取り込み", "Import (Salesforce → phone system)");
     out.kv(
-        "Salesforce の生成データ",
+        "生成した組織データ",
         "generated org",
         format!(
             "{} Leads, {} Contacts ({} converted Leads, {} without Phone) + 9 hand-made",
@@ -148,10 +150,10 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     );
     let dup_list = dups["duplicates"].as_array().cloned().unwrap_or_default();
     out.kv(
-        "重複 (同じ番号の別レコード)",
+        "重複レコード",
         "duplicates",
         format!(
-            "{} records lost dedupe to another with the same number (R14)",
+            "{} records share a number with the one kept",
             u(&rep["duplicates"])
         ),
     );
@@ -159,14 +161,15 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         .iter()
         .find(|d| s(&d["record"]["id"]) == fx.shared_lead)
     {
+        let name = |id: &str| person_name(&record(id).unwrap_or(Value::Null));
         out.kv(
             "",
             "",
             format!(
-                "e.g. {}: Lead {} → kept Contact {}",
+                "e.g. {}: Lead {} → Contact {} kept (R14)",
                 s(&d["number"]),
-                s(&d["record"]["id"]),
-                s(&d["winner"]["id"])
+                name(s(&d["record"]["id"])),
+                name(s(&d["winner"]["id"]))
             ),
         );
     }
@@ -181,13 +184,23 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         "webhooks sent / accepted",
         format!("{} / {}", m.sent, m.accepted),
     );
+    // Records with Tasks: most Tasks first, then by number (workers finish in any order).
     let who_order: Vec<String> = {
         let mut seen = HashSet::new();
-        tasks
+        let mut whos: Vec<(usize, String, String)> = tasks
             .iter()
             .map(|t| s(&t["WhoId"]).to_owned())
             .filter(|w| seen.insert(w.clone()))
-            .collect()
+            .map(|w| {
+                let n = tasks.iter().filter(|t| s(&t["WhoId"]) == w).count();
+                let phone = record(&w)
+                    .map(|r| national_digits(s(&r["Phone"])))
+                    .unwrap_or_default();
+                (n, phone, w)
+            })
+            .collect();
+        whos.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        whos.into_iter().map(|(_, _, w)| w).collect()
     };
     out.kv(
         "書き込んだ活動 (Task)",
@@ -211,7 +224,10 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         let label = format!(
             "{} {}",
             object_ja(who),
-            cut(&person_name(&rec), 43usize.saturating_sub(width(object_ja(who))))
+            cut(
+                &person_name(&rec),
+                43usize.saturating_sub(width(object_ja(who)))
+            )
         );
         out.line(format!(
             "    {} {} {} {}",
@@ -225,11 +241,7 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     out.kv(
         "作成したレコード",
         "records created",
-        format!(
-            "{} Leads, {} Contacts",
-            new_leads.len(),
-            new_contacts.len()
-        ),
+        format!("{} Leads, {} Contacts", new_leads.len(), new_contacts.len()),
     );
     for l in &new_leads {
         out.kv(
@@ -261,6 +273,40 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         transcripts.to_string(),
     );
 
+    // ── one Task in full ──
+    if let Some(t) = tasks.iter().find(|t| s(&t["CallObject"]) == m.answered.id) {
+        out.heading("活動の例", "one Task as Salesforce has it");
+        let who = s(&t["WhoId"]);
+        out.kv("件名", "Subject", s(&t["Subject"]));
+        out.kv(
+            "関連先",
+            "Who",
+            format!(
+                "{} {}",
+                object_ja(who),
+                person_name(&record(who).unwrap_or(Value::Null))
+            ),
+        );
+        out.kv("任命先", "Owner", user_name(s(&t["OwnerId"])));
+        out.kv(
+            "通話",
+            "call fields",
+            format!(
+                "{} / {} / {} s / CallObject {} / {} / {}",
+                s(&t["TaskSubtype"]),
+                s(&t["CallType"]),
+                t["CallDurationInSeconds"],
+                s(&t["CallObject"]),
+                s(&t["CallDisposition"]),
+                s(&t["ActivityDate"])
+            ),
+        );
+        out.kv("説明", "Description", "");
+        for l in s(&t["Description"]).lines() {
+            out.line(format!("      │ {}", cut(l, 90)));
+        }
+    }
+
     // ── Salesforce API ──
     out.heading("Salesforce API", "requests used");
     let r = i.requests;
@@ -268,8 +314,9 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         "sf-sim が数えた要求",
         "requests sf-sim counted",
         format!(
-            "{} (import {}, calls {})",
-            r.end - r.before_import,
+            "{} (connect {}, import {}, calls {})",
+            r.end - r.at_start,
+            r.before_import - r.at_start,
             r.after_import - r.before_import,
             r.end - r.after_import
         ),
@@ -286,8 +333,8 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     );
     if api["org"].is_object() {
         out.kv(
-            "組織の使用量 (Sforce-Limit-Info)",
-            "org usage as reported",
+            "組織の API 使用量",
+            "org usage (Limit-Info)",
             format!(
                 "{} of {} today; callsync's ceiling {} ({}%)",
                 thousands(u(&api["org"]["used"])),
@@ -304,7 +351,11 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     if failed_list.is_empty() {
         out.kv("失敗した処理", "failed items", "なし / none");
     } else {
-        out.kv("失敗した処理", "failed items", failed_list.len().to_string());
+        out.kv(
+            "失敗した処理",
+            "failed items",
+            failed_list.len().to_string(),
+        );
         for f in &failed_list {
             let fl = &f["failure"];
             out.line(format!(
@@ -326,12 +377,15 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         .map(|m| format!("{} <{}>", s(&m["name"]), s(&m["email"])))
         .collect();
     out.kv(
-        "Salesforce ユーザーのいないメンバー",
+        "ユーザー未登録のメンバー",
         "members without a user",
         if names.is_empty() {
             "なし / none".into()
         } else {
-            format!("{} (their calls are owned by the connecting user)", names.join(", "))
+            format!(
+                "{} (their calls are owned by the connecting user)",
+                names.join(", ")
+            )
         },
     );
     let q = &status["queue"];
@@ -421,7 +475,8 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
         en: "calls with imported customers",
         ok: known_ok,
         detail: format!(
-            "{} calls by {} members, each one Task on its record, owned by the member's user",
+            "{} calls by {} members: one Task each on its record, owned by the member's \
+             Salesforce user (the connecting user for 新人 次郎)",
             m.known.len(),
             members_seen.len()
         ),
@@ -436,10 +491,7 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
     });
 
     let answered = for_call(&m.answered);
-    let desc = answered
-        .first()
-        .map(|t| s(&t["Description"]))
-        .unwrap_or("");
+    let desc = answered.first().map(|t| s(&t["Description"])).unwrap_or("");
     checks.push(Check {
         ja: "通話後のメモ",
         en: "memo saved after the call",
@@ -459,7 +511,7 @@ pub(crate) async fn print(out: &mut Out, i: &Inputs<'_>) -> Result<bool> {
             && desc.contains("--- 文字起こし ---")
             && desc.contains(&line)
             && desc.contains("お客様: 先日の見積の件でお電話しました。"),
-        detail: "dialogue (担当者 / お客様, mm:ss) appended to the same Task".into(),
+        detail: "the dialogue (担当者 / お客様, mm:ss per recording) is on the same Task".into(),
     });
 
     checks.push(Check {

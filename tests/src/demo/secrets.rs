@@ -10,7 +10,11 @@ pub(crate) struct Secret {
 }
 
 /// The places each secret was found in: `(secret name, where)`. Empty: none leaked.
-pub(crate) fn find(secrets: &[Secret], org: &Org, places: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn find(
+    secrets: &[Secret],
+    org: &Org,
+    places: &[(&str, &str)],
+) -> Vec<(String, String)> {
     let mut patterns: Vec<(String, String)> = secrets
         .iter()
         .filter(|s| s.value.len() >= 8)

@@ -38,8 +38,12 @@ impl Out {
 
     /// `label ........ value`, label in Japanese and English, values aligned.
     pub(crate) fn kv(&mut self, ja: &str, en: &str, value: impl AsRef<str>) {
-        let label = format!("  {ja}  {en}");
-        self.line(format!("{} {}", pad(&label, 46), value.as_ref()));
+        self.line(format!(
+            "  {} {} {}",
+            pad(ja, 24),
+            pad(en, 25),
+            value.as_ref()
+        ));
     }
 
     /// A progress step: `[n/6] what ... result (elapsed)`.
@@ -124,7 +128,7 @@ pub(crate) fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
