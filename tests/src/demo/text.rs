@@ -18,7 +18,7 @@ impl Out {
     }
 
     pub(crate) fn line(&mut self, s: impl AsRef<str>) {
-        let s = s.as_ref();
+        let s = s.as_ref().trim_end();
         println!("{s}");
         self.text.push_str(s);
         self.text.push('\n');
