@@ -137,7 +137,7 @@ async fn access_denied_and_unknown_state_are_handled() {
 fn session_cookie(r: &reqwest::Response) -> String {
     let c = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/admin/acme"),
         "{c}"
     );
     c.split(';').next().unwrap().to_owned()
