@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod browser;
+mod cdp;
 mod cli;
 mod e2e;
 mod helpers;
