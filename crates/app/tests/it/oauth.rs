@@ -209,7 +209,7 @@ fn session_cookie(r: &reqwest::Response) -> String {
     c.split(';').next().unwrap().to_owned()
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let i =
         html.find(r#"name="csrf" value=""#).expect("csrf field") + r#"name="csrf" value=""#.len();
     html[i..].split('"').next().unwrap().to_owned()
