@@ -141,6 +141,8 @@ async fn admin_page_in_chromium_login_settings_connect_and_status() {
     b.click_and_wait("form[action='/admin/acme/sync'] button[type=submit]")
         .await;
     assert!(b.text().await.contains("同期を開始しました"));
+    // The page's button starts the sync in the background by design (like `POST …/sync`);
+    // the run is awaited through the API, then the page is reloaded.
     let run = finished_run(&app, &t.token, "acme").await;
     assert_eq!(run["ok"], true, "{run}");
     b.reload().await;
