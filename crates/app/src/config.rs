@@ -306,7 +306,15 @@ fn figment_for(dir: &Path, env: &str) -> Figment {
         .merge(Toml::file(dir.join(format!("{env}.toml"))))
         .merge(
             Env::prefixed("CALLSYNC_")
-                .ignore(&["ENV", "CONFIG_DIR"])
+                // Not settings: the profile and directory above, and what `cargo xtask test`
+                // exports to the tests (a PostgreSQL URL, Chromium, the SF clients' directory).
+                .ignore(&[
+                    "ENV",
+                    "CONFIG_DIR",
+                    "TEST_PG_URL",
+                    "CHROMIUM",
+                    "SF_CLIENTS_DIR",
+                ])
                 .split("__"),
         )
 }
