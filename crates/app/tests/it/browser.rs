@@ -1,6 +1,7 @@
 //! The admin page in headless Chromium, as an administrator uses it: log in with the tenant's
 //! admin token, read the 連携 settings screen in Japanese, change settings and see them kept,
-//! connect through Salesforce's consent page (sf-sim, Allow), and read the status view.
+//! connect through Salesforce's consent page (sf-sim, Allow), read the status view, and
+//! disconnect.
 //!
 //! The browser reaches the app as `localhost` and Salesforce (sf-sim) as `127.0.0.1`: two
 //! different sites, as callsync and Salesforce are in production. That matters for cookies:
@@ -161,5 +162,20 @@ async fn admin_page_in_chromium_login_settings_connect_and_status() {
     }
     let shot = b.screenshot("3-status").await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+
+    // [連携解除]: revoked at Salesforce, and the page says it is no longer connected.
+    org.reset_request_log();
+    b.click_and_wait("form[action='/admin/acme/disconnect'] button[type=submit]")
+        .await;
+    assert_eq!(b.location().await.query(), Some("disconnected=1"));
+    let text = b.text().await;
+    assert!(text.contains("連携を解除しました"), "{text}");
+    assert!(text.contains("未連携です"), "{text}");
+    assert!(
+        org.requests()
+            .iter()
+            .any(|r| r.path.trim_end_matches('/') == "/services/oauth2/revoke" && r.status == 200),
+        "no revoke reached Salesforce"
+    );
     b.close().await;
 }

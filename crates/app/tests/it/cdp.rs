@@ -48,9 +48,13 @@ pub(crate) fn chromium() -> PathBuf {
 
 /// Where screenshots go: `<target dir>/browser/`.
 pub(crate) fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let target = match std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from) {
+        // Cargo resolves a relative target dir against the workspace; tests run elsewhere.
+        Some(dir) if dir.is_relative() => workspace.join(dir),
+        Some(dir) => dir,
+        None => workspace.join("target"),
+    };
     target.join("browser")
 }
 
