@@ -1,5 +1,7 @@
 //! Chromium for the admin page's browser test: `CALLSYNC_CHROMIUM` if it names a file, else
 //! `/usr/bin/chromium`, installed with apt (Debian package `chromium`) when missing and root.
+//! Also a Japanese font (`fonts-ipafont-gothic`, 3.5 MB), so the test's screenshots in
+//! `target/browser/` are readable; the test itself asserts on the DOM and does not need it.
 
 use std::path::PathBuf;
 
@@ -27,7 +29,20 @@ pub(crate) fn ensure(apt: &mut Apt) -> Result<PathBuf> {
             bail!("{DEFAULT} is still missing after installing chromium");
         }
     }
+    if !has_japanese_font()
+        && let Err(err) = apt.install(&["fonts-ipafont-gothic"])
+    {
+        eprintln!("xtask: warning: no Japanese font ({err:#}); screenshots will show boxes");
+    }
     Ok(path)
+}
+
+/// Whether fontconfig knows a font for Japanese (`fc-list :lang=ja` lists one).
+fn has_japanese_font() -> bool {
+    std::process::Command::new("fc-list")
+        .arg(":lang=ja")
+        .output()
+        .is_ok_and(|o| o.status.success() && !o.stdout.trim_ascii().is_empty())
 }
 
 /// `chromium --version`, for the step line.

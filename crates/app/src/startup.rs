@@ -198,7 +198,10 @@ async fn os_signal() {
     }
 }
 
-fn make_worker(settings: &Settings, ports: &Ports, wake: Arc<Notify>, i: u32) -> Worker {
+/// One call-event worker as the pool runs it. Public so tests can build one next to an
+/// application started with `workers.count = 0` and drive it with `Worker::step`, instead of
+/// waiting for the background pool.
+pub fn make_worker(settings: &Settings, ports: &Ports, wake: Arc<Notify>, i: u32) -> Worker {
     static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let name = format!("{}-w{i}-{seq}", instance_name());

@@ -2,8 +2,14 @@
 //! integration status (R40, R41), server-rendered in Japanese with English, no JavaScript.
 //!
 //! Login takes the tenant admin token once and sets an HMAC-signed session cookie (HttpOnly,
-//! SameSite=Strict, scoped to `/admin/{t}`). Every form carries the session's CSRF token in a
+//! SameSite=Lax, scoped to `/admin/{t}`). Every form carries the session's CSRF token in a
 //! hidden field; a POST without the right one is refused.
+//!
+//! Lax, not Strict: connecting ends with Salesforce (another site) redirecting the browser to
+//! `/oauth/callback`, which redirects to `/admin/{t}?connect=…`. Browsers withhold Strict
+//! cookies from every request of a navigation another site started, so with Strict the admin
+//! came back from the consent page logged out. Lax cookies go with such top-level GETs only;
+//! cross-site POSTs still get none, and every form needs the CSRF token anyway.
 
 use super::AppState;
 use super::error::ApiError;
@@ -169,7 +175,7 @@ async fn login(State(state): State<AppState>, Path(t): Path<String>, body: Bytes
                 ""
             };
             let header = format!(
-                "{COOKIE_NAME}={cookie}; Path=/admin/{t}; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+                "{COOKIE_NAME}={cookie}; Path=/admin/{t}; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
                 ttl.as_secs()
             );
             service::audit(&state, &t, "admin", "admin.login", "").await;
@@ -197,7 +203,7 @@ async fn logout(State(state): State<AppState>, s: Session, body: Bytes) -> Respo
     }
     let mut resp = see_other(&format!("/admin/{}/login", s.tenant));
     let clear = format!(
-        "{COOKIE_NAME}=; Path=/admin/{}; HttpOnly; SameSite=Strict; Max-Age=0",
+        "{COOKIE_NAME}=; Path=/admin/{}; HttpOnly; SameSite=Lax; Max-Age=0",
         s.tenant
     );
     if let Ok(v) = HeaderValue::from_str(&clear) {

@@ -4,7 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod browser;
+mod cdp;
 mod cli;
 mod e2e;
 mod helpers;
 mod oauth;
+mod rules;

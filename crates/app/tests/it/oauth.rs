@@ -44,10 +44,11 @@ pub(crate) async fn connect(app: &TestApp, token: &str, tenant: &str) {
 }
 
 #[tokio::test]
-async fn r7_connect_round_trip_status_and_disconnect() {
+async fn r7_connect_and_disconnect_revokes_and_deletes_tokens() {
     let app = spawn_app().await;
     let org = app.sim.add_org(sf_sim::OrgSpec::default());
     let t = app.create_tenant("acme").await;
+    let tenant = TestApp::tenant_id("acme");
     let query = authorize(&app, &t.token, "acme").await;
     let r = app
         .http
@@ -77,6 +78,17 @@ async fn r7_connect_round_trip_status_and_disconnect() {
     // No token in the status.
     let text = s.to_string();
     assert!(!text.contains("access_token") && !text.contains("refresh_token"));
+    // The grant is stored (encrypted) and works at Salesforce.
+    let creds = app
+        .state
+        .ports
+        .credentials
+        .load(&tenant)
+        .await
+        .unwrap()
+        .expect("stored credentials");
+    assert_eq!(refresh(&app, &creds.refresh_token).await, StatusCode::OK);
+    org.reset_request_log();
     // Disconnect: revoked at Salesforce, gone locally.
     let r = app
         .send(
@@ -90,6 +102,29 @@ async fn r7_connect_round_trip_status_and_disconnect() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["was_connected"], true);
     assert_eq!(v["revoked"], true);
+    let revokes: Vec<_> = org
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.trim_end_matches('/') == "/services/oauth2/revoke")
+        .collect();
+    assert_eq!(revokes.len(), 1, "{:?}", org.requests());
+    assert_eq!(revokes[0].method, "POST");
+    assert_eq!(revokes[0].status, 200);
+    // Salesforce no longer honours the refresh token, and the store holds nothing.
+    assert_eq!(
+        refresh(&app, &creds.refresh_token).await,
+        StatusCode::BAD_REQUEST
+    );
+    assert!(
+        app.state
+            .ports
+            .credentials
+            .load(&tenant)
+            .await
+            .unwrap()
+            .is_none(),
+        "credentials left in the store after disconnect"
+    );
     let s: Value = app
         .get(&t.token, "/api/v1/tenants/acme/status")
         .await
@@ -97,6 +132,37 @@ async fn r7_connect_round_trip_status_and_disconnect() {
         .await
         .unwrap();
     assert!(s["connection"].is_null());
+    // Disconnecting again: nothing to revoke.
+    let v: Value = app
+        .send(
+            "POST",
+            &t.token,
+            "/api/v1/tenants/acme/salesforce/disconnect",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["was_connected"], false);
+}
+
+/// A refresh-token grant at the simulator's token endpoint; its status.
+async fn refresh(app: &TestApp, token: &secrecy::SecretString) -> StatusCode {
+    use secrecy::ExposeSecret as _;
+    let (id, secret) = app.sim.client_credentials();
+    app.http
+        .post(format!("{}/services/oauth2/token", app.sim.login_url()))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.expose_secret()),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 #[tokio::test]
@@ -137,13 +203,13 @@ async fn access_denied_and_unknown_state_are_handled() {
 fn session_cookie(r: &reqwest::Response) -> String {
     let c = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        c.contains("HttpOnly") && c.contains("SameSite=Strict"),
+        c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/admin/acme"),
         "{c}"
     );
     c.split(';').next().unwrap().to_owned()
 }
 
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let i =
         html.find(r#"name="csrf" value=""#).expect("csrf field") + r#"name="csrf" value=""#.len();
     html[i..].split('"').next().unwrap().to_owned()
