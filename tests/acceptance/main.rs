@@ -6,6 +6,7 @@
 
 mod calls;
 mod creating;
+mod sync;
 
 use it::World;
 use serde_json::Value;
