@@ -995,3 +995,294 @@ async fn r15_r16_incremental_sync_follows_edits_deletes_merges_and_conversions()
 async fn r15_r16_incremental_sync_follows_salesforce_on_postgres() {
     incremental_follows_salesforce(Db::Postgres).await;
 }
+
+// ----------------------------------------------------------------------------------------------
+// 5. R11: write-back, its echo, and concurrent edits
+// ----------------------------------------------------------------------------------------------
+
+fn text(v: &Value) -> Option<&str> {
+    v.as_str()
+}
+
+#[tokio::test]
+async fn r11_phone_system_edits_are_written_back_import_only_fields_are_not_and_the_echo_does_not_bounce()
+ {
+    let w = world(Db::Sqlite).await.unwrap();
+    let s = seed(&w.org, 40, 4);
+    run(&w, SyncKind::Initial).await;
+    let b = book(&w).await;
+    let (lead_k, lead_id) = (s.lead_k[3], &s.lead_id[3]);
+    let (contact_k, contact_id) = (s.contact_k[6], &s.contact_id[6]);
+    let lead_before = w.org.get("Lead", lead_id).unwrap();
+    let contact_before = w.org.get("Contact", contact_id).unwrap();
+
+    w.org.advance(hour());
+    let edit = |k: u32, who: &str| CustomerEdit {
+        number: Some(PhoneNumber::parse(&formatted(k, 0)).unwrap()),
+        name: Some(Some(format!("電話 {who}"))),
+        company: Some(Some(format!("{who}商事"))),
+        email: Some(Some(format!("{k}@example.jp"))),
+        address: Some(Some("北海道札幌市".into())),
+        memo: Some(Some(format!("{who}のメモ"))),
+    };
+    for (k, new_k, who) in [(lead_k, 9_100, "花子"), (contact_k, 9_101, "次郎")] {
+        let c = w
+            .store
+            .edit_customer(&w.t, b[&e164(k)].id, &edit(new_k, who), w.org.now())
+            .await
+            .unwrap();
+        assert!(!c.dirty.is_empty());
+    }
+    let out = sync(&w).write_back(&w.t).await.unwrap();
+    assert_eq!(out.report.written_back, 2, "{:?}", out.report);
+    assert_eq!(last_run(&w).await.kind, SyncKind::WriteBack);
+
+    let lead = w.org.get("Lead", lead_id).unwrap();
+    assert_eq!(text(&lead["Phone"]), Some("03-5000-9100"));
+    assert_eq!(text(&lead["LastName"]), Some("電話"));
+    assert_eq!(text(&lead["FirstName"]), Some("花子"));
+    assert_eq!(text(&lead["Email"]), Some("9100@example.jp"));
+    assert_eq!(text(&lead["Description"]), Some("花子のメモ"));
+    assert_eq!(
+        text(&lead["Company"]),
+        Some("花子商事"),
+        "a Lead's Company syncs"
+    );
+    for f in ["Street", "City", "State", "PostalCode"] {
+        assert_eq!(
+            lead[f], lead_before[f],
+            "R11: the address is import-only ({f})"
+        );
+    }
+    let contact = w.org.get("Contact", contact_id).unwrap();
+    assert_eq!(text(&contact["Phone"]), Some("03-5000-9101"));
+    assert_eq!(text(&contact["LastName"]), Some("電話"));
+    assert_eq!(text(&contact["FirstName"]), Some("次郎"));
+    assert_eq!(text(&contact["Email"]), Some("9101@example.jp"));
+    assert_eq!(text(&contact["Description"]), Some("次郎のメモ"));
+    assert_eq!(
+        contact["AccountId"], contact_before["AccountId"],
+        "R11: a Contact's company is import-only"
+    );
+    for f in [
+        "MailingStreet",
+        "MailingCity",
+        "MailingState",
+        "MailingPostalCode",
+    ] {
+        assert_eq!(contact[f], contact_before[f], "R11: import-only ({f})");
+    }
+    let after_write = book(&w).await;
+    assert!(after_write.values().all(|c| c.dirty.is_empty()));
+
+    // The echo: the next incremental run reads our own values back and writes nothing.
+    w.org.advance(Duration::from_secs(60));
+    let mark = w.org.requests().len();
+    let out = run(&w, SyncKind::Incremental).await;
+    let writes: Vec<String> = w.org.requests()[mark..]
+        .iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert!(writes.is_empty(), "no bounce: {writes:?}");
+    assert_eq!(out.report.written_back, 0);
+    let after_echo = book(&w).await;
+    assert!(after_echo.values().all(|c| c.dirty.is_empty()));
+    let lead_c = &after_echo[&e164(9_100)];
+    assert_eq!(lead_c.id, b[&e164(lead_k)].id);
+    assert_eq!(lead_c.fields.name.as_deref(), Some("電話 花子"));
+    assert_eq!(lead_c.fields.email.as_deref(), Some("9100@example.jp"));
+    assert_eq!(lead_c.fields.memo.as_deref(), Some("花子のメモ"));
+    assert_eq!(lead_c.fields.company.as_deref(), Some("花子商事"));
+    let contact_c = &after_echo[&e164(9_101)];
+    assert_eq!(contact_c.id, b[&e164(contact_k)].id);
+    assert_eq!(contact_c.fields.name.as_deref(), Some("電話 次郎"));
+    // Import-only fields: once their record is read again, Salesforce's value is the
+    // customer's (the local edit was never written anywhere).
+    assert_eq!(lead_c.fields.address, s.book[&e164(lead_k)].fields.address);
+    assert_eq!(
+        contact_c.fields.company,
+        s.book[&e164(contact_k)].fields.company
+    );
+    assert_eq!(
+        contact_c.fields.address,
+        s.book[&e164(contact_k)].fields.address
+    );
+    // Quiet afterwards.
+    let out = run(&w, SyncKind::Incremental).await;
+    assert_eq!((out.report.updated, out.report.written_back), (0, 0));
+    assert_eq!(book(&w).await, after_echo);
+}
+
+#[tokio::test]
+async fn r11_concurrent_edits_the_later_one_wins() {
+    let w = world(Db::Sqlite).await.unwrap();
+    let s = seed(&w.org, 40, 4);
+    run(&w, SyncKind::Initial).await;
+    let b = book(&w).await;
+    let (x, z) = (&s.lead_id[8], &s.lead_id[9]);
+    let (xc, zc) = (b[&e164(s.lead_k[8])].id, b[&e164(s.lead_k[9])].id);
+    let email = |v: &str| CustomerEdit {
+        email: Some(Some(v.to_owned())),
+        ..Default::default()
+    };
+
+    w.org.advance(hour());
+    // Z: edited in Salesforce BEFORE the local edit → the local edit wins.
+    w.org
+        .set_field("Lead", z, "Email", json!("sf-before@example.jp"));
+    w.org.advance(Duration::from_secs(60));
+    for (id, v) in [(xc, "local-x@example.jp"), (zc, "local-z@example.jp")] {
+        w.store
+            .edit_customer(&w.t, id, &email(v), w.org.now())
+            .await
+            .unwrap();
+    }
+    w.org.advance(Duration::from_secs(60));
+    // X: edited in Salesforce AFTER the local edit → Salesforce wins.
+    w.org
+        .set_field("Lead", x, "Email", json!("sf-after@example.jp"));
+    w.org.advance(Duration::from_secs(60));
+
+    let out = run(&w, SyncKind::Incremental).await;
+    assert_eq!(out.report.written_back, 1, "{:?}", out.report);
+    let after = book(&w).await;
+    let x_c = &after[&e164(s.lead_k[8])];
+    assert_eq!(x_c.fields.email.as_deref(), Some("sf-after@example.jp"));
+    assert!(x_c.dirty.is_empty());
+    assert_eq!(
+        w.org.get("Lead", x).unwrap()["Email"],
+        "sf-after@example.jp"
+    );
+    let z_c = &after[&e164(s.lead_k[9])];
+    assert_eq!(z_c.fields.email.as_deref(), Some("local-z@example.jp"));
+    assert!(z_c.dirty.is_empty(), "written back in the same run");
+    assert_eq!(w.org.get("Lead", z).unwrap()["Email"], "local-z@example.jp");
+}
+
+// ----------------------------------------------------------------------------------------------
+// 6. R18: one customer per number, found by any formatting
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn r13_r18_caller_id_finds_the_one_customer_by_any_formatting() {
+    let w = world(Db::Sqlite).await.unwrap();
+    // A caller the phone system knew first (webhook), later imported from Salesforce.
+    let (status, body) = crate::post(&w, &crate::answered("r18-1", &formatted(9_200, 3))).await;
+    assert_eq!(status, 202, "{body}");
+    let from_webhook = w
+        .store
+        .find_by_number(&w.t, &e164(9_200))
+        .await
+        .unwrap()
+        .expect("the webhook created the customer");
+    assert_eq!(from_webhook.link, None);
+    let s = seed(&w.org, 40, 4);
+    let lead = insert(
+        &w.org,
+        "Lead",
+        json!({"LastName": "着信", "FirstName": "太郎", "Company": "着信社",
+               "Phone": formatted(9_200, 4)}),
+        t0() - days(1),
+        t0() - days(1),
+    );
+    run(&w, SyncKind::Initial).await;
+    let b = book(&w).await; // asserts one customer per number
+    assert_eq!(b.len(), s.book.len() + 1);
+    let imported = &b[&e164(9_200)];
+    assert_eq!(imported.id, from_webhook.id, "the same callsync id");
+    assert_eq!(imported.link.as_ref().unwrap().record.id.as_str(), lead);
+    assert_eq!(imported.fields.name.as_deref(), Some("着信 太郎"));
+
+    let mut ks: Vec<u32> = s.contact_k[..5].to_vec();
+    ks.extend(&s.lead_k[..5]);
+    ks.push(9_200);
+    for k in ks {
+        let (a, bb) = subscriber(k);
+        let mut typed: Vec<String> = (0..5).map(|style| formatted(k, style)).collect();
+        typed.push(format!("+81-(0)3-{a}-{bb}"));
+        typed.push(format!(" 03 {a} {bb} "));
+        for t in typed {
+            let n = PhoneNumber::parse(&t).unwrap_or_else(|e| panic!("{t}: {e}"));
+            let found = w
+                .store
+                .find_by_number(&w.t, n.e164())
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{t} finds no customer"));
+            assert_eq!(found.id, b[&e164(k)].id, "{t}");
+            let listed = w
+                .store
+                .customers(
+                    &w.t,
+                    &CustomerFilter {
+                        search: Some(t.clone()),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            assert_eq!(listed.len(), 1, "{t}");
+            assert_eq!(listed[0].id, found.id);
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// 7. C3: background sync defers near the allowance and resumes
+// ----------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn c3_background_sync_defers_near_the_org_allowance_and_resumes_when_it_is_allowed() {
+    let w = world(Db::Sqlite).await.unwrap();
+    // Sim time ≈ real time here: the client stamps what it observes with the real clock.
+    w.org.set_time(Utc::now());
+    let s = seed(&w.org, 40, 4);
+    run(&w, SyncKind::Initial).await;
+    let before = book(&w).await;
+    assert_book(&before, &s.book);
+
+    // Other integrations use up the org's allowance (15,000 a day): 98.7 % used.
+    w.org.advance(Duration::from_secs(60));
+    let now = w.org.now();
+    let new_lead = insert(
+        &w.org,
+        "Lead",
+        json!({"LastName": "保留", "Company": "保留社", "Phone": formatted(9_300, 0)}),
+        now,
+        now,
+    );
+    w.org.set_daily_api_limit(15_000);
+    w.org.set_api_requests_used(14_800);
+    let out = run(&w, SyncKind::Incremental).await;
+    assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+    let r = last_run(&w).await;
+    assert_eq!(r.ok, Some(false));
+    assert!(
+        r.report.errors[0].starts_with("deferred (C3)"),
+        "{:?}",
+        r.report
+    );
+    assert_eq!(book(&w).await, before, "nothing imported, nothing lost");
+    let spent = w.org.api_requests_used() - 14_800;
+    assert!(spent <= 4, "it stops as soon as it sees the usage: {spent}");
+
+    // The rolling 24 hours move on: the org's usage falls. The next background run resumes.
+    w.org.advance(Duration::from_secs(2 * 3_600));
+    w.org.set_api_requests_used(1_000);
+    let out = run(&w, SyncKind::Incremental).await;
+    assert_eq!(out.status, RunStatus::Completed, "{:?}", out.report);
+    let after = book(&w).await;
+    assert_eq!(
+        after[&e164(9_300)]
+            .link
+            .as_ref()
+            .unwrap()
+            .record
+            .id
+            .as_str(),
+        new_lead,
+        "the deferred change arrives"
+    );
+    assert_eq!(after.len(), before.len() + 1);
+}
