@@ -242,7 +242,7 @@ fn insert(
 }
 
 fn first_name(k: u32) -> Option<String> {
-    (k % 3 != 0).then(|| "名".to_owned())
+    (!k.is_multiple_of(3)).then(|| "名".to_owned())
 }
 
 fn name(last: &str, first: Option<&str>) -> Option<String> {
@@ -253,7 +253,7 @@ fn name(last: &str, first: Option<&str>) -> Option<String> {
 }
 
 fn memo(k: u32) -> Option<String> {
-    (k % 6 != 0).then(|| format!("メモ{k}\n二行目"))
+    (!k.is_multiple_of(6)).then(|| format!("メモ{k}\n二行目"))
 }
 
 /// Seeds `2 * unique + 13 * g` Leads and Contacts (+ 10 Accounts):
@@ -295,7 +295,7 @@ fn seed(org: &Org, unique: u32, g: u32) -> Seeded {
     // unique = 2,000 the pairs straddle the first page boundary.
     let lead = |s: &mut Seeded, k: u32, modified: DateTime<Utc>, modstamp: DateTime<Utc>| {
         let first = first_name(k);
-        let addr = k % 4 != 0;
+        let addr = !k.is_multiple_of(4);
         let id = insert(
             org,
             "Lead",
@@ -348,9 +348,9 @@ fn seed(org: &Org, unique: u32, g: u32) -> Seeded {
     let pair_dates = |p: u32| {
         let newer = t0 - days(20);
         let older = t0 - days(30);
-        if p % 5 == 0 {
+        if p.is_multiple_of(5) {
             (t0 - days(25), t0 - days(25))
-        } else if p % 2 == 0 {
+        } else if p.is_multiple_of(2) {
             (newer, older)
         } else {
             (older, newer)
@@ -1285,4 +1285,34 @@ async fn c3_background_sync_defers_near_the_org_allowance_and_resumes_when_it_is
         "the deferred change arrives"
     );
     assert_eq!(after.len(), before.len() + 1);
+}
+
+#[tokio::test]
+async fn c3_r14_r16_an_import_deferred_midway_resumes_and_ends_with_the_exact_book() {
+    let w = world(Db::Sqlite).await.unwrap();
+    w.org.set_time(Utc::now());
+    let s = seed(&w.org, 2_000, 100);
+    // After the last Lead page, other integrations use up the org's allowance.
+    let org = w.org.clone();
+    let out = sync(&w)
+        .run(&w.t, SyncKind::Initial, &move |p: SyncProgress| {
+            if p.object == SfObject::Lead && p.seen == p.total {
+                org.set_api_requests_used(14_900);
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+    // The first Contact page went out on the last (still low) observation; its response
+    // showed the usage, and the run stopped before the second.
+    assert_eq!(out.report.seen, 2_300 + 2_000, "{:?}", out.report);
+    let partial = w.store.customer_count(&w.t).await.unwrap();
+    assert!(partial < 4_150, "{partial}");
+
+    w.org.advance(Duration::from_secs(3_600));
+    w.org.set_api_requests_used(2_000);
+    let out = run(&w, SyncKind::Incremental).await;
+    assert_eq!(out.status, RunStatus::Completed, "{:?}", out.report);
+    assert_book(&book(&w).await, &s.book);
+    assert_eq!(duplicates(&w).await, s.dups);
 }
