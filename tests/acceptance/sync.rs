@@ -1316,3 +1316,23 @@ async fn c3_r14_r16_an_import_deferred_midway_resumes_and_ends_with_the_exact_bo
     assert_book(&book(&w).await, &s.book);
     assert_eq!(duplicates(&w).await, s.dups);
 }
+
+#[tokio::test]
+async fn r16_an_import_cap_limits_one_run_and_the_next_run_continues() {
+    let w = world(Db::Sqlite).await.unwrap();
+    plain(&w.org, 2_500, 1_000);
+    w.settings(domain::IntegrationSettings {
+        import_cap: Some(3_000),
+        ..Default::default()
+    })
+    .await;
+    let out = run(&w, SyncKind::Initial).await;
+    assert_eq!(out.status, RunStatus::Completed);
+    assert_eq!((out.report.seen, out.report.created), (3_000, 3_000));
+    assert_eq!(w.store.customer_count(&w.t).await.unwrap(), 3_000);
+
+    let out = run(&w, SyncKind::Initial).await;
+    assert_eq!(out.report.created, 500, "{:?}", out.report);
+    assert_eq!(w.store.customer_count(&w.t).await.unwrap(), 3_500);
+    assert_eq!(book(&w).await.len(), 3_500);
+}
