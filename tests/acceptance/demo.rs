@@ -7,13 +7,20 @@ fn demo_runs_every_scenario_green() {
     // The demo starts `callsync` from beside its own executable; `cargo test --workspace`
     // builds both into the same directory.
     let callsync = std::path::Path::new(demo).with_file_name("callsync");
-    assert!(callsync.exists(), "build the callsync binary first (cargo test --workspace does)");
+    assert!(
+        callsync.exists(),
+        "build the callsync binary first (cargo test --workspace does)"
+    );
     let out = std::process::Command::new(demo)
         .arg("--exit")
         .output()
         .expect("the demo runs");
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed:\n{report}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(report.contains("17/17 scenarios passed"), "{report}");
     assert!(report.contains("secrets in logs: none"), "{report}");
 }

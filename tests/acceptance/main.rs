@@ -7,6 +7,7 @@
 mod calls;
 mod creating;
 mod demo;
+mod sync;
 
 use it::World;
 use serde_json::Value;

@@ -69,6 +69,13 @@ use std::time::Duration;
 /// The name of the per-tenant lease that keeps runs from overlapping.
 pub const LOCK_KEY: &str = "sync";
 
+/// C3: how long an observation of the org's API usage (`Sforce-Limit-Info`) is trusted. The
+/// allowance is a rolling 24 hours, and a deferred run sends nothing that would refresh the
+/// observation: trusted forever, one "nearly out" would defer background work until some
+/// other request (a call activity) happened to refresh it. Older than this it counts as
+/// unknown, so the next run sends its first request and decides on that response.
+pub const USAGE_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
 /// Skip reasons recorded in [`SyncReport::skipped`] (R17).
 pub mod skip {
     /// R12: the record's Phone is empty.
@@ -319,8 +326,16 @@ impl CustomerSync {
 
     /// C3: may background (or write-back) work spend API requests now? "Ours" is what this
     /// process sent for the tenant over Salesforce's rolling 24 hours.
+    ///
+    /// An observation older than [`USAGE_MAX_AGE`] is not used (see there).
     fn budget(&self, t: &TenantId, priority: Priority, run: &Run) -> Option<DeferReason> {
-        let usage = self.ports.usage.usage(t);
+        let now = self.ports.clock.now();
+        let max_age = TimeDelta::from_std(USAGE_MAX_AGE).unwrap_or(TimeDelta::MAX);
+        let usage = self
+            .ports
+            .usage
+            .usage(t)
+            .filter(|u| now.signed_duration_since(u.observed_at) <= max_age);
         let ours = self.ports.usage.requests_last_24h(t);
         match may_spend(priority, usage, ours, run.settings.api_budget_percent) {
             Spend::Allowed => None,
@@ -2638,6 +2653,32 @@ mod tests {
         let out = block_on(CustomerSync::new(w.ports(), options()).write_back(&tenant())).unwrap();
         assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
         assert_eq!(w.get(1).dirty, vec![SyncedField::Memo], "still pending");
+    }
+
+    #[test]
+    fn c3_a_stale_usage_observation_does_not_defer_background_sync_forever() {
+        let w = World::new(vec![rec(lead(1), Some("03-1000-0001"), 5)]).targets(true, false);
+        // Seen nearly out two hours ago (a deferred run refreshes nothing): by now the
+        // rolling window may have moved on, and only a request can tell.
+        *w.usage.lock().unwrap() = Some(ApiUsage {
+            used: 99_000,
+            max: 100_000,
+            observed_at: at(NOW - 120),
+        });
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert_eq!(out.status, RunStatus::Completed);
+        assert_eq!(w.customers().len(), 1);
+
+        // Seen nearly out just now: it defers.
+        let w = World::new(vec![rec(lead(1), Some("03-1000-0001"), 5)]).targets(true, false);
+        *w.usage.lock().unwrap() = Some(ApiUsage {
+            used: 99_000,
+            max: 100_000,
+            observed_at: at(NOW - 1),
+        });
+        let out = w.run(SyncKind::Initial).unwrap();
+        assert_eq!(out.status, RunStatus::Deferred(DeferReason::Budget));
+        assert!(w.customers().is_empty());
     }
 
     #[test]
