@@ -1,12 +1,12 @@
 //! `cargo xtask ci`: everything CI checks, in order, stopping at the first failure.
-//! fmt → clippy → tidy → doc → test (with its prerequisites). Prints a summary with durations.
+//! fmt → clippy → tidy → rules → doc → test (with its prerequisites). Prints a summary with durations.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, anyhow};
 
 use crate::run_tests::{self, Options, PgMode};
-use crate::{tidy, util};
+use crate::{rules, tidy, util};
 
 type StepFn = fn() -> Result<()>;
 
@@ -47,6 +47,8 @@ const STEPS: &[(&str, StepFn)] = &[
         clippy,
     ),
     ("xtask tidy", tidy::run),
+    // Every SPEC rule (R1…R41, C1…C3) must have at least one test citing it.
+    ("xtask rules", rules::run),
     (
         "RUSTDOCFLAGS=\"-D warnings\" cargo doc --workspace --no-deps",
         doc,
