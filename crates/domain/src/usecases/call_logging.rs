@@ -219,6 +219,33 @@ impl CallLogger {
         )
     }
 
+    /// Takes the lease `key` for this worker, or asks for the item to be retried shortly
+    /// (with `busy_en`/`busy_ja` as the reason admins see) when another worker holds it.
+    async fn lease(
+        &self,
+        t: &TenantId,
+        item: &WorkItem,
+        key: &str,
+        busy_en: &str,
+        busy_ja: &str,
+    ) -> Flow<()> {
+        let now = self.ports.clock.now();
+        let locked = self
+            .ports
+            .locks
+            .try_lock(t, key, &self.options.holder, self.options.lock_ttl, now)
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        if locked {
+            Ok(())
+        } else {
+            Err(ItemResult::RetryAt(
+                now + ChronoDuration::seconds(2),
+                waiting(busy_en, busy_ja),
+            ))
+        }
+    }
+
     /// Processes a batch of claimed items and returns each with its result, in input order.
     pub async fn process(&self, items: &[WorkItem]) -> Vec<ItemResult> {
         let mut results: Vec<Option<ItemResult>> = vec![None; items.len()];
@@ -638,27 +665,14 @@ impl CallLogger {
         };
         // One call at a time across workers and processes (R25).
         let call_key = call_key(event.call_id.as_str());
-        let locked = self
-            .ports
-            .locks
-            .try_lock(
-                t,
-                &call_key,
-                &self.options.holder,
-                self.options.lock_ttl,
-                self.ports.clock.now(),
-            )
-            .await
-            .map_err(|e| self.on_store_error(&e, item))?;
-        if !locked {
-            return Err(ItemResult::RetryAt(
-                self.ports.clock.now() + ChronoDuration::seconds(2),
-                waiting(
-                    "another worker is writing this call",
-                    "別のワーカーがこの通話を処理中です",
-                ),
-            ));
-        }
+        self.lease(
+            t,
+            item,
+            &call_key,
+            "another worker is writing this call",
+            "別のワーカーがこの通話を処理中です",
+        )
+        .await?;
         let result = self
             .decide_locked(t, ctx, item, event_id, &stored, number)
             .await;
@@ -926,22 +940,14 @@ impl CallLogger {
         }
         // Single flight per number (R34): one worker resolves an unknown number at a time.
         let key = format!("number:{}", number.e164());
-        let now = self.ports.clock.now();
-        let locked = self
-            .ports
-            .locks
-            .try_lock(t, &key, &self.options.holder, self.options.lock_ttl, now)
-            .await
-            .map_err(|e| self.on_store_error(&e, item))?;
-        if !locked {
-            return Err(ItemResult::RetryAt(
-                now + ChronoDuration::seconds(2),
-                waiting(
-                    "another call from this number is being resolved (R34)",
-                    "同じ番号の別の通話を処理中です",
-                ),
-            ));
-        }
+        self.lease(
+            t,
+            item,
+            &key,
+            "another call from this number is being resolved (R34)",
+            "同じ番号の別の通話を処理中です",
+        )
+        .await?;
         let r = self.resolve_unlinked(t, s, item, merged, number).await;
         let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
         r
@@ -1072,22 +1078,14 @@ impl CallLogger {
         name: &str,
     ) -> Flow<SalesforceId> {
         let key = format!("account:{name}");
-        let now = self.ports.clock.now();
-        let locked = self
-            .ports
-            .locks
-            .try_lock(t, &key, &self.options.holder, self.options.lock_ttl, now)
-            .await
-            .map_err(|e| self.on_store_error(&e, item))?;
-        if !locked {
-            return Err(ItemResult::RetryAt(
-                now + ChronoDuration::seconds(2),
-                waiting(
-                    "the Account is being created by another worker",
-                    "別のワーカーが取引先を作成中です",
-                ),
-            ));
-        }
+        self.lease(
+            t,
+            item,
+            &key,
+            "the Account is being created by another worker",
+            "別のワーカーが取引先を作成中です",
+        )
+        .await?;
         let r = async {
             if let Some(id) = self
                 .ports
