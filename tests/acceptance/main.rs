@@ -4,8 +4,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack;
 mod calls;
 mod creating;
+mod faults;
+mod scale;
 
 use it::World;
 use serde_json::Value;
