@@ -429,3 +429,43 @@ fn r30_r32_hostile_names_and_companies_reach_salesforce_exactly() {
         panic!("{e}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Secrets at rest: the database holds tokens and webhook secrets only sealed.
+
+#[tokio::test]
+async fn tokens_and_webhook_secrets_are_not_stored_in_clear() {
+    use domain::ports::CredentialStore;
+    use sea_orm::{ConnectionTrait, Statement};
+    use secrecy::ExposeSecret;
+    let w = World::new().await;
+    let creds = w.store.load(&w.t).await.unwrap().unwrap();
+    let secrets = [
+        creds.access_token.expose_secret().to_owned(),
+        creds.refresh_token.expose_secret().to_owned(),
+        w.secret.expose_secret().to_owned(),
+    ];
+    assert!(secrets.iter().all(|s| s.len() >= 16), "real secrets");
+    let db = w.store.connection();
+    let mut raw = Vec::new();
+    for sql in [
+        "SELECT access_token AS v FROM credentials",
+        "SELECT refresh_token AS v FROM credentials",
+        "SELECT webhook_secret AS v FROM tenants",
+    ] {
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .unwrap();
+        assert!(!rows.is_empty(), "{sql}");
+        for row in rows {
+            let bytes: Vec<u8> = row.try_get("", "v").unwrap();
+            assert!(bytes.len() >= 16, "{sql}: something is stored");
+            raw.extend(bytes);
+        }
+    }
+    let raw = String::from_utf8_lossy(&raw);
+    for s in &secrets {
+        assert!(!raw.contains(s.as_str()), "a secret is stored in clear");
+    }
+}
