@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod attack;
 mod calls;
 mod creating;
 mod demo;
+mod faults;
+mod scale;
 mod sync;
 
 use it::World;

@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod soak;
+
 use chrono::Utc;
 use domain::StoreError;
 use domain::ports::{CredentialStore, Credentials, SettingsStore, SystemClock};

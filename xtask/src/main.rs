@@ -1,4 +1,4 @@
-//! `cargo xtask`: callsync's developer tooling (ci, test, tidy, rules, demo, bench).
+//! `cargo xtask`: callsync's developer tooling (ci, test, tidy, rules, demo, bench, soak).
 //!
 //! One module per subcommand; `util` holds the shared helpers (workspace root, step timing,
 //! running commands). Run `cargo xtask help` for usage.
@@ -10,6 +10,7 @@ mod demo;
 mod pg;
 mod rules;
 mod run_tests;
+mod soak;
 mod tidy;
 mod util;
 
@@ -28,6 +29,9 @@ commands:
   rules                  rule -> tests table from docs/specs/SPEC.md; fails on untested rules
   demo [--exit]          seeded sf-sim + callsync + a morning of calls, then a report
   bench [--quick]        the performance table (target/bench/report.json)
+  soak [--quick] [--only crash|faults|pg] [--events N] [--kills N] [--no-pg]
+                         crash soak: the release callsync under SIGKILLs, Salesforce faults and
+                         two instances on PostgreSQL; prints processed/lost/duplicates
   help                   this text
 ";
 
@@ -44,6 +48,7 @@ fn main() -> ExitCode {
         "rules" => no_args(cmd, rest).and_then(|()| rules::run()),
         "demo" => demo::run(rest),
         "bench" => bench::run(rest),
+        "soak" => soak::run(rest),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
