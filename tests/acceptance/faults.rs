@@ -378,13 +378,8 @@ async fn r25_r34_crash_at_each_point_while_creating_the_record_writes_one_of_eac
 /// A call that waited for its lock (held by an instance that was killed: 60 s of 2 s waits)
 /// and then meets one burst of 5xx must be retried, not dead-lettered: waiting is not failing
 /// (`max_transient_attempts` counts transient failures).
-///
-/// Fails today: the queue counts every claim as an attempt, and the call logger compares that
-/// count with `max_transient_attempts`, so 25 lock waits plus one 5xx dead-letter the call at
-/// once (nothing is lost: it is dead, visible and retryable). Fixing it needs waits that do not
-/// count (a queue operation that reschedules without an attempt, or a separate failure count).
+/// Lock waits go back to the queue with `WorkQueue::defer`, which does not count an attempt.
 #[tokio::test]
-#[ignore = "known bug: lock waits count as transient attempts (see the doc comment)"]
 async fn waiting_for_a_dead_instances_call_lock_does_not_use_up_the_transient_retries() {
     use domain::ports::Locks;
     let w = linked().await;

@@ -341,6 +341,18 @@ impl WorkQueue for InMemoryStore {
             q.failure = Some(why.clone());
         })
     }
+    async fn defer(
+        &self,
+        item: &WorkItem,
+        at: DateTime<Utc>,
+        why: &Failure,
+    ) -> Result<(), StoreError> {
+        self.with_lease(item, |q| {
+            q.state = QState::Ready;
+            q.due = at;
+            q.failure = Some(why.clone());
+        })
+    }
     async fn hold(
         &self,
         item: &WorkItem,

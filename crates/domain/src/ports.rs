@@ -558,6 +558,14 @@ pub trait WorkQueue: Send + Sync {
         at: DateTime<Utc>,
         why: &Failure,
     ) -> Result<(), StoreError>;
+    /// Run again at `at` without counting this claim as an attempt: the item waited for
+    /// another worker (a lease it needs was taken); it did not fail.
+    async fn defer(
+        &self,
+        item: &WorkItem,
+        at: DateTime<Utc>,
+        why: &Failure,
+    ) -> Result<(), StoreError>;
     /// Set aside until the tenant's hold is released (reconnect, budget).
     async fn hold(
         &self,

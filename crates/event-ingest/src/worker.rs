@@ -123,6 +123,11 @@ impl Worker {
                 tracing::info!(code = %why.code, retry_at = %at, "retrying later");
                 self.queue.retry_at(item, *at, why).await
             }
+            ItemResult::Wait(at, why) => {
+                report.retried += 1;
+                tracing::debug!(code = %why.code, retry_at = %at, "waiting for another worker");
+                self.queue.defer(item, *at, why).await
+            }
             ItemResult::Hold(reason, why) => {
                 report.held += 1;
                 tracing::warn!(code = %why.code, ?reason, "held");

@@ -230,6 +230,24 @@ impl WorkQueue for Store {
         .await
     }
 
+    async fn defer(
+        &self,
+        item: &WorkItem,
+        at: DateTime<Utc>,
+        why: &Failure,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(why).map_err(|e| json_err("failure", e))?;
+        // The claim counted an attempt; waiting for another worker is not one.
+        self.finish(
+            item,
+            "state = 'waiting', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, due_at = ",
+            |q| {
+                q.bind(at).push(", last_failure = ").bind(json);
+            },
+        )
+        .await
+    }
+
     async fn hold(
         &self,
         item: &WorkItem,

@@ -79,8 +79,10 @@ impl FailPoints for NoFailPoints {
 pub enum ItemResult {
     /// Finished: record the outcome and complete the item.
     Done(EventOutcome),
-    /// Try again later.
+    /// Try again later (counts as an attempt).
     RetryAt(DateTime<Utc>, Failure),
+    /// Run again later without counting an attempt: the item waited for another worker.
+    Wait(DateTime<Utc>, Failure),
     /// Hold until the cause is fixed (reconnect).
     Hold(HoldReason, Failure),
     /// Dead-letter with the cause (admin can retry, R40).
@@ -239,7 +241,7 @@ impl CallLogger {
         if locked {
             Ok(())
         } else {
-            Err(ItemResult::RetryAt(
+            Err(ItemResult::Wait(
                 now + ChronoDuration::seconds(2),
                 waiting(busy_en, busy_ja),
             ))
@@ -265,7 +267,7 @@ impl CallLogger {
             .into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| {
-                    ItemResult::RetryAt(
+                    ItemResult::Wait(
                         self.ports.clock.now(),
                         waiting(
                             "not processed in this batch",
@@ -359,7 +361,7 @@ impl CallLogger {
             // One call's events are decided one at a time, in order: a second event of the
             // same call in this batch waits for the next round (R25).
             if !calls_seen.insert(call_id.as_str().to_owned()) {
-                results[i] = Some(ItemResult::RetryAt(
+                results[i] = Some(ItemResult::Wait(
                     self.ports.clock.now(),
                     waiting(
                         "another event of this call is in progress",
@@ -1268,6 +1270,7 @@ mod tests {
                 let _ = match r {
                     ItemResult::Done(_) => futures_block(self.store.complete(item)),
                     ItemResult::RetryAt(at, f) => futures_block(self.store.retry_at(item, *at, f)),
+                    ItemResult::Wait(at, f) => futures_block(self.store.defer(item, *at, f)),
                     ItemResult::Hold(reason, f) => futures_block(self.store.hold(item, *reason, f)),
                     ItemResult::Dead(f) => {
                         futures_block(self.store.dead_letter(item, f, self.clock.now()))
