@@ -228,6 +228,7 @@ impl EventLog for InMemoryStore {
                 event: event.clone(),
                 received_at: now,
                 request_id: raw.request_id.clone(),
+                outcome: None,
             },
             None,
         ));
@@ -256,7 +257,10 @@ impl EventLog for InMemoryStore {
         Ok(s.events
             .iter()
             .find(|(tt, e, _)| tt == t && e.id == event_id)
-            .map(|(_, e, _)| e.clone()))
+            .map(|(_, e, o)| StoredEvent {
+                outcome: o.clone(),
+                ..e.clone()
+            }))
     }
     async fn call_events(
         &self,
@@ -267,7 +271,10 @@ impl EventLog for InMemoryStore {
         Ok(s.events
             .iter()
             .filter(|(tt, e, _)| tt == t && &e.event.call_id == call)
-            .map(|(_, e, _)| e.clone())
+            .map(|(_, e, o)| StoredEvent {
+                outcome: o.clone(),
+                ..e.clone()
+            })
             .collect())
     }
     async fn set_outcome(

@@ -446,6 +446,9 @@ pub struct StoredEvent {
     pub event: CallEvent,
     pub received_at: DateTime<Utc>,
     pub request_id: Option<String>,
+    /// What processing it ended with; `None` while it is queued, in progress, or its worker
+    /// died mid-step.
+    pub outcome: Option<EventOutcome>,
 }
 
 /// Durable intake (SPEC "Call events"): the raw payload, the parsed event, the member and

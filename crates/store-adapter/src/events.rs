@@ -136,11 +136,16 @@ async fn customer_from_webhook(
 fn stored(m: call_event::Model) -> Result<StoredEvent, StoreError> {
     let event: CallEvent =
         serde_json::from_str(&m.parsed).map_err(|e| json_err("call_events.parsed", e))?;
+    let outcome = match m.outcome.as_deref() {
+        Some(o) => Some(serde_json::from_str(o).map_err(|e| json_err("call_events.outcome", e))?),
+        None => None,
+    };
     Ok(StoredEvent {
         id: m.id,
         event,
         received_at: m.received_at,
         request_id: m.request_id,
+        outcome,
     })
 }
 

@@ -257,6 +257,13 @@ impl SalesforceWriter for TimedWriter {
     ) -> Result<Option<SalesforceId>, SfError> {
         self.inner.find_task_by_call_object(t, call_object).await
     }
+    async fn find_tasks_by_call_objects(
+        &self,
+        t: &TenantId,
+        call_objects: &[String],
+    ) -> Result<std::collections::HashMap<String, SalesforceId>, SfError> {
+        self.inner.find_tasks_by_call_objects(t, call_objects).await
+    }
     async fn find_account(
         &self,
         t: &TenantId,

@@ -125,6 +125,8 @@ struct PendingCreate {
     /// What adoption of an earlier attempt's Task needs (R25).
     merged: Box<CallEvent>,
     parts: Vec<String>,
+    /// A Task for this call may exist unrecorded (see `Decided::Create`).
+    check_existing: bool,
 }
 
 /// Per-tenant context loaded once per batch.
@@ -377,6 +379,7 @@ impl CallLogger {
                     continuations,
                     merged,
                     parts,
+                    check_existing,
                 }) => pending.push(PendingCreate {
                     index: i,
                     draft,
@@ -385,6 +388,7 @@ impl CallLogger {
                     call_key: call_key(call_id.as_str()),
                     merged,
                     parts,
+                    check_existing,
                 }),
                 Err(r) => results[i] = Some(r),
             }
@@ -485,7 +489,7 @@ impl CallLogger {
     ) -> Vec<PendingCreate> {
         let retried: Vec<String> = pending
             .iter()
-            .filter(|p| items[p.index].attempts > 0)
+            .filter(|p| p.check_existing)
             .map(|p| p.draft.call_object.clone())
             .collect();
         if retried.is_empty() {
@@ -499,13 +503,10 @@ impl CallLogger {
         {
             Ok(found) => found,
             Err(e) => {
-                for p in pending.iter().filter(|p| items[p.index].attempts > 0) {
+                for p in pending.iter().filter(|p| p.check_existing) {
                     results[p.index] = Some(self.on_sf_error(&e, &items[p.index]));
                 }
-                return pending
-                    .into_iter()
-                    .filter(|p| items[p.index].attempts == 0)
-                    .collect();
+                return pending.into_iter().filter(|p| !p.check_existing).collect();
             }
         };
         let mut remaining = Vec::with_capacity(pending.len());
@@ -754,8 +755,26 @@ impl CallLogger {
                     .await
             }
             TaskAction::Create => {
+                let check_existing = item.attempts > 0
+                    || all.iter().any(|e| e.id != event_id && e.outcome.is_none());
                 self.plan_create(t, ctx, item, event_id, stored, &merged, number, parts)
                     .await
+                    .map(|d| match d {
+                        Decided::Create {
+                            draft,
+                            continuations,
+                            merged,
+                            parts,
+                            ..
+                        } => Decided::Create {
+                            draft,
+                            continuations,
+                            merged,
+                            parts,
+                            check_existing,
+                        },
+                        finished => finished,
+                    })
             }
         }
     }
@@ -919,6 +938,7 @@ impl CallLogger {
             continuations,
             merged: Box::new(merged.clone()),
             parts,
+            check_existing: false,
         })
     }
 
@@ -1121,6 +1141,10 @@ enum Decided {
         continuations: Vec<TaskDraft>,
         merged: Box<CallEvent>,
         parts: Vec<String>,
+        /// This item ran before, or another event of the call has no outcome yet (queued, or
+        /// its worker died after Salesforce created the Task and before it was recorded):
+        /// ask Salesforce before creating (R25).
+        check_existing: bool,
     },
 }
 
@@ -1527,6 +1551,35 @@ mod tests {
                 .all(|q| q.state == QState::Done);
             assert!(done, "{point:?}: every item processed");
         }
+    }
+
+    #[test]
+    fn r25_another_event_of_a_call_whose_worker_died_adopts_its_task() {
+        // call_ended's worker dies after Salesforce created the Task; the memo of the same
+        // call runs first (its own first attempt) and must find that Task, not make another.
+        let fail = Arc::new(CrashOnce(Mutex::new(
+            [FailPoint::AfterSalesforceCall].into_iter().collect(),
+        )));
+        let h = harness_with(IntegrationSettings::default(), fail);
+        linked_customer(&h, "03-5555-0101");
+        h.post(&call("c1", EventKind::CallEnded, "03-5555-0101"));
+        let mut memo = call("c1", EventKind::MemoSaved, "03-5555-0101");
+        memo.memo = Some("折り返し".into());
+        h.post(&memo);
+        let first = h.step();
+        assert!(
+            first.iter().any(|r| matches!(r, ItemResult::Crashed(_))),
+            "{first:?}"
+        );
+        let second = h.step(); // the memo, while call_ended is still leased by the dead worker
+        assert!(
+            matches!(second.as_slice(), [ItemResult::Done(_)]),
+            "{second:?}"
+        );
+        h.drain();
+        let tasks = h.sf.tasks();
+        assert_eq!(tasks.len(), 1, "one call, one Task");
+        assert!(tasks[0].1.description.contains("折り返し"));
     }
 
     fn transcript(lines: usize, len: usize) -> Transcript {
