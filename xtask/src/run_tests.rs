@@ -169,7 +169,13 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
         .copied()
         .collect::<Vec<_>>()
         .join(" ");
-    let tested = util::step(&what, || util::run(&mut cmd).map(|()| ((), String::new())));
+    let tested = util::step(&what, || {
+        let tally = run_counting(&mut cmd)?;
+        Ok((
+            (),
+            format!("{} passed, {} failed", tally.passed, tally.failed),
+        ))
+    });
 
     if let Some(server) = server {
         util::step("stop PostgreSQL and remove its dir", || {
@@ -179,9 +185,83 @@ pub(crate) fn run(opts: &Options) -> Result<()> {
     tested
 }
 
+/// Totals over every `test result:` line cargo test printed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally {
+    pub(crate) passed: u64,
+    pub(crate) failed: u64,
+}
+
+impl Tally {
+    fn add_line(&mut self, line: &str) {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            return;
+        };
+        for part in rest.split(';') {
+            let words: Vec<&str> = part.split_whitespace().collect();
+            let n = |w: &str| w.parse::<u64>().unwrap_or(0);
+            match words.as_slice() {
+                [.., count, "passed"] => self.passed += n(count),
+                [count, "failed"] => self.failed += n(count),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Runs cargo test, passing its output through, and counts the results. Writes the plain
+/// closing line (`tests: N passed, N failed`) to `target/test-tally.txt` for `.ci/run` to print
+/// last, since cargo's own last line is often a doc-test binary with nothing in it.
+fn run_counting(cmd: &mut std::process::Command) -> Result<Tally> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("starting cargo test")?;
+    let mut tally = Tally::default();
+    if let Some(out) = child.stdout.take() {
+        let mut stdout = std::io::stdout().lock();
+        for line in BufReader::new(out).lines() {
+            let line = line.context("reading cargo test output")?;
+            tally.add_line(&line);
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    let status = child.wait().context("waiting for cargo test")?;
+    let summary = format!("tests: {} passed, {} failed", tally.passed, tally.failed);
+    if let Ok(dir) = target_dir() {
+        let _ = std::fs::write(dir.join("test-tally.txt"), format!("{summary}\n"));
+    }
+    println!("{summary}");
+    if !status.success() {
+        anyhow::bail!("cargo test failed ({status}); {summary}");
+    }
+    Ok(tally)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tally_sums_cargo_test_result_lines() {
+        let mut t = Tally::default();
+        for line in [
+            "test result: ok. 18 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.04s",
+            "running 3 tests",
+            "test result: FAILED. 51 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 12.61s",
+            "test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out",
+        ] {
+            t.add_line(line);
+        }
+        assert_eq!(
+            t,
+            Tally {
+                passed: 69,
+                failed: 1
+            }
+        );
+    }
 
     fn args(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
