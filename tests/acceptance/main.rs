@@ -10,6 +10,7 @@ mod creating;
 mod demo;
 mod faults;
 mod scale;
+mod soak;
 mod sync;
 
 use it::World;
