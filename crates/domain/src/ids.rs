@@ -56,9 +56,12 @@ impl fmt::Display for TenantId {
 
 /// A Salesforce record id, always held in its case-safe 18-character form so that ids from
 /// different sources compare equal (Salesforce returns 18, people paste 15).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+///
+/// The 18 ASCII bytes are held inline (no heap allocation): the sync keeps one per record it
+/// reads, so cloning and hashing must be cheap. Byte order is string order (ASCII).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct SalesforceId(String);
+pub struct SalesforceId([u8; 18]);
 
 impl SalesforceId {
     pub fn parse(s: &str) -> Result<Self, IdError> {
@@ -67,14 +70,14 @@ impl SalesforceId {
             return Err(IdError::Salesforce(s.to_owned()));
         }
         match s.len() {
-            15 => Ok(Self(format!("{s}{}", checksum_suffix(s.as_bytes())))),
+            15 => Ok(Self::inline(s.as_bytes(), &checksum_suffix(s.as_bytes()))),
             18 => {
                 // The suffix encodes the case of the first 15; recompute it so that a
                 // lower-cased 18-char id still maps to the one true id.
                 let base = &s[..15];
                 let suffix = checksum_suffix(base.as_bytes());
                 if s[15..].eq_ignore_ascii_case(&suffix) {
-                    Ok(Self(format!("{base}{suffix}")))
+                    Ok(Self::inline(base.as_bytes(), &suffix))
                 } else {
                     Err(IdError::Salesforce(s.to_owned()))
                 }
@@ -83,11 +86,25 @@ impl SalesforceId {
         }
     }
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ever built from 18 ASCII alphanumerics (`parse`).
+        std::str::from_utf8(&self.0).unwrap_or_default()
     }
     /// The three-character key prefix that names the object type (`00Q` Lead, `003` Contact…).
     pub fn key_prefix(&self) -> &str {
-        &self.0[..3]
+        &self.as_str()[..3]
+    }
+
+    fn inline(base: &[u8], suffix: &str) -> Self {
+        let mut id = [0u8; 18];
+        id[..15].copy_from_slice(base);
+        id[15..].copy_from_slice(suffix.as_bytes());
+        Self(id)
+    }
+}
+
+impl fmt::Debug for SalesforceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("SalesforceId").field(&self.as_str()).finish()
     }
 }
 
@@ -113,12 +130,12 @@ impl TryFrom<String> for SalesforceId {
 }
 impl From<SalesforceId> for String {
     fn from(t: SalesforceId) -> String {
-        t.0
+        t.as_str().to_owned()
     }
 }
 impl fmt::Display for SalesforceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

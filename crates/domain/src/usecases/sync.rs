@@ -601,11 +601,21 @@ impl CustomerSync {
             }
         }
 
-        let mut numbers: Vec<String> = records
+        // Normalizing is the costly part of a record: once per record, reused below.
+        let phones: Vec<Option<Result<PhoneNumber, PhoneError>>> = records
             .iter()
-            .chain(contacts.iter())
-            .filter_map(valid_number)
+            .map(|r| r.phone.as_deref().map(PhoneNumber::parse))
+            .collect();
+        let mut numbers: Vec<String> = phones
+            .iter()
+            .filter_map(|p| p.as_ref()?.as_ref().ok())
             .map(|n| n.e164().to_owned())
+            .chain(
+                contacts
+                    .iter()
+                    .filter_map(valid_number)
+                    .map(|n| n.e164().to_owned()),
+            )
             .collect();
         numbers.sort();
         numbers.dedup();
@@ -616,10 +626,10 @@ impl CustomerSync {
         let mut page = PageOut::default();
         // Linked records first: a record moving away frees its number before newcomers to
         // that number are decided (see the module docs).
-        let (linked, unlinked): (Vec<&SfRecord>, Vec<&SfRecord>) = records
-            .iter()
-            .partition(|r| book.linked(&r.record).is_some());
-        for r in linked.into_iter().chain(unlinked) {
+        let (linked, unlinked): (Vec<usize>, Vec<usize>) =
+            (0..records.len()).partition(|&i| book.linked(&records[i].record).is_some());
+        for i in linked.into_iter().chain(unlinked) {
+            let r = &records[i];
             if is_converted(r) {
                 let contact = converted_to(r).and_then(|c| contacts.iter().find(|x| x.record == c));
                 match book.linked(&r.record) {
@@ -634,8 +644,8 @@ impl CustomerSync {
                 }
                 continue;
             }
-            match r.phone.as_deref().map(PhoneNumber::parse) {
-                Some(Ok(number)) => page.incoming(&mut book, r, &number, run),
+            match &phones[i] {
+                Some(Ok(number)) => page.incoming(&mut book, r, number, run),
                 Some(Err(PhoneError::Invalid(_))) => {
                     page.numberless(&mut book, r, skip::INVALID_NUMBER, run);
                 }
@@ -778,7 +788,7 @@ impl Run {
         self.report.unlinked += c.unlinks.len() as u64;
         // Counted from the run's current duplicate set, not from loss events: which record
         // "lost" first depends on page order, the final set does not (R14).
-        let duplicates = self.index.duplicates.len() as u64;
+        let duplicates = self.index.duplicates;
         self.report.duplicates = duplicates;
         if duplicates > 0 {
             self.report
@@ -797,38 +807,172 @@ struct Seen {
 }
 
 /// What a run remembers across pages so that R14 does not depend on page order (module docs).
+///
+/// Kept compact because it holds an entry per record read (a million in a large initial
+/// import): numbers are keyed by their E.164 digits as a `u64`, a number carried by a single
+/// record holds that one entry inline (no list), and the per-record facts (the number it was
+/// last seen with, `fresh`, duplicate) share one map entry.
 #[derive(Default)]
 struct RunIndex {
-    /// E.164 → the records of this run that carry it.
-    seen: HashMap<String, Vec<Seen>>,
-    /// Record → the number it was last seen with.
-    seen_at: HashMap<SalesforceRecordRef, String>,
-    /// Records this run linked to a customer they were not linked to before.
-    fresh: HashSet<SalesforceRecordRef>,
-    /// Records this run recorded as duplicates and that still are.
-    duplicates: HashSet<SalesforceRecordRef>,
+    /// E.164 digits → the records of this run that carry it.
+    seen: HashMap<u64, Carriers>,
+    /// Record → what the run knows about it. Entries with nothing to say are removed.
+    records: HashMap<SalesforceRecordRef, Mark>,
+    /// How many records have `Mark::duplicate` set.
+    duplicates: u64,
+}
+
+/// The records of this run that carry one number.
+enum Carriers {
+    One(Seen),
+    Many(Vec<Seen>),
+}
+
+/// What the run knows about one record, in one word: the number it was last seen with
+/// (`number_key`, 0 for none: E.164 digits never start with 0, and 15 digits need 50 bits),
+/// whether this run linked it to a customer it was not linked to before (`fresh`), and
+/// whether this run recorded it as a duplicate and it still is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Mark(u64);
+
+impl Mark {
+    const FRESH: u64 = 1 << 62;
+    const DUPLICATE: u64 = 1 << 63;
+    const NUMBER: u64 = (1 << 62) - 1;
+
+    fn take_number(&mut self) -> Option<u64> {
+        let n = self.0 & Self::NUMBER;
+        self.0 &= !Self::NUMBER;
+        (n != 0).then_some(n)
+    }
+    fn set_number(&mut self, n: u64) {
+        self.0 = (self.0 & !Self::NUMBER) | (n & Self::NUMBER);
+    }
+    fn flag(self, bit: u64) -> bool {
+        self.0 & bit != 0
+    }
+    /// Sets `bit` to `on`; returns whether it was set before.
+    fn set_flag(&mut self, bit: u64, on: bool) -> bool {
+        let was = self.flag(bit);
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+        was
+    }
+}
+
+/// E.164 (`+` and at most 15 digits, the first not 0) as a number; distinct E.164 strings
+/// give distinct, non-zero keys.
+fn number_key(e164: &str) -> u64 {
+    e164.bytes()
+        .filter(u8::is_ascii_digit)
+        .fold(0u64, |acc, b| {
+            acc.wrapping_mul(10).wrapping_add(u64::from(b - b'0'))
+        })
 }
 
 impl RunIndex {
     fn see(&mut self, r: &SfRecord, e164: &str) {
         self.unsee(&r.record);
-        self.seen
-            .entry(e164.to_owned())
+        let key = number_key(e164);
+        match self.seen.entry(key) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(Carriers::One(candidate(r)));
+            }
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                let c = o.get_mut();
+                match c {
+                    Carriers::One(first) => {
+                        let first = first.clone();
+                        *c = Carriers::Many(vec![first, candidate(r)]);
+                    }
+                    Carriers::Many(list) => list.push(candidate(r)),
+                }
+            }
+        }
+        self.records
+            .entry(r.record.clone())
             .or_default()
-            .push(candidate(r));
-        self.seen_at.insert(r.record.clone(), e164.to_owned());
+            .set_number(key);
     }
 
     fn unsee(&mut self, record: &SalesforceRecordRef) {
-        if let Some(old) = self.seen_at.remove(record)
-            && let Some(list) = self.seen.get_mut(&old)
-        {
-            list.retain(|s| &s.candidate.record != record);
-            if list.is_empty() {
+        let Some(old) = self.update(record, Mark::take_number) else {
+            return;
+        };
+        if let Some(c) = self.seen.get_mut(&old) {
+            let empty = match c {
+                Carriers::One(s) => &s.candidate.record == record,
+                Carriers::Many(list) => {
+                    list.retain(|s| &s.candidate.record != record);
+                    if list.len() == 1
+                        && let Some(last) = list.pop()
+                    {
+                        *c = Carriers::One(last);
+                    }
+                    list_is_empty(c)
+                }
+            };
+            if empty {
                 self.seen.remove(&old);
             }
         }
     }
+
+    /// The records of this run that carry `e164`.
+    fn carriers(&self, e164: &str) -> Vec<Seen> {
+        match self.seen.get(&number_key(e164)) {
+            None => Vec::new(),
+            Some(Carriers::One(s)) => vec![s.clone()],
+            Some(Carriers::Many(list)) => list.clone(),
+        }
+    }
+
+    /// Changes the record's mark; drops the entry when nothing is left to remember.
+    fn update<T>(&mut self, record: &SalesforceRecordRef, f: impl FnOnce(&mut Mark) -> T) -> T {
+        match self.records.get_mut(record) {
+            Some(m) => {
+                let out = f(m);
+                if *m == Mark::default() {
+                    self.records.remove(record);
+                }
+                out
+            }
+            None => {
+                let mut m = Mark::default();
+                let out = f(&mut m);
+                if m != Mark::default() {
+                    self.records.insert(record.clone(), m);
+                }
+                out
+            }
+        }
+    }
+
+    fn is_fresh(&self, record: &SalesforceRecordRef) -> bool {
+        self.records
+            .get(record)
+            .is_some_and(|m| m.flag(Mark::FRESH))
+    }
+
+    fn set_fresh(&mut self, record: &SalesforceRecordRef, fresh: bool) {
+        self.update(record, |m| m.set_flag(Mark::FRESH, fresh));
+    }
+
+    fn set_duplicate(&mut self, record: &SalesforceRecordRef, duplicate: bool) {
+        let was = self.update(record, |m| m.set_flag(Mark::DUPLICATE, duplicate));
+        match (was, duplicate) {
+            (false, true) => self.duplicates += 1,
+            (true, false) => self.duplicates -= 1,
+            _ => {}
+        }
+    }
+}
+
+fn list_is_empty(c: &Carriers) -> bool {
+    matches!(c, Carriers::Many(list) if list.is_empty())
 }
 
 /// The customers one page touches: loaded by the page's lookups, changed in memory, then
@@ -947,6 +1091,8 @@ impl Book {
 struct PageOut {
     duplicates: Vec<DuplicateEntry>,
     clear_duplicates: Vec<SalesforceRecordRef>,
+    /// The members of `clear_duplicates`, for constant-time membership.
+    cleared: HashSet<SalesforceRecordRef>,
 }
 
 impl PageOut {
@@ -955,16 +1101,18 @@ impl PageOut {
     }
 
     fn clear_duplicate(&mut self, record: &SalesforceRecordRef, run: &mut Run) {
-        run.index.duplicates.remove(record);
-        if !self.clear_duplicates.contains(record) {
+        run.index.set_duplicate(record, false);
+        if self.cleared.insert(record.clone()) {
             self.clear_duplicates.push(record.clone());
         }
     }
 
     fn duplicate(&mut self, e164: &str, loser: &Seen, winner: &SalesforceRecordRef, run: &mut Run) {
-        run.index.duplicates.insert(loser.candidate.record.clone());
-        self.clear_duplicates
-            .retain(|r| r != &loser.candidate.record);
+        run.index.set_duplicate(&loser.candidate.record, true);
+        if self.cleared.remove(&loser.candidate.record) {
+            self.clear_duplicates
+                .retain(|r| r != &loser.candidate.record);
+        }
         self.duplicates
             .retain(|d| d.record != loser.candidate.record);
         self.duplicates.push(DuplicateEntry {
@@ -988,7 +1136,7 @@ impl PageOut {
                 && c.edited_at.is_some_and(|at| at > r.last_modified);
             if !local_phone_wins {
                 book.unlink(ci);
-                run.index.fresh.remove(&r.record);
+                run.index.set_fresh(&r.record, false);
             }
         }
     }
@@ -1025,11 +1173,11 @@ impl PageOut {
             return;
         }
 
-        let mut candidates: Vec<Seen> = run.index.seen.get(&e164).cloned().unwrap_or_default();
+        let mut candidates: Vec<Seen> = run.index.carriers(&e164);
         if let Some(h) = holder
             && let Some(link) = book.get(h).link.clone()
         {
-            let before_run = !run.index.fresh.contains(&link.record);
+            let before_run = !run.index.is_fresh(&link.record);
             match candidates
                 .iter_mut()
                 .find(|s| s.candidate.record == link.record)
@@ -1055,7 +1203,7 @@ impl PageOut {
             if let Some(ci) = cr {
                 // Its record now belongs to another number's customer.
                 book.unlink(ci);
-                run.index.fresh.remove(&r.record);
+                run.index.set_fresh(&r.record, false);
             }
             if let Some(me) = candidates.iter().find(|s| s.candidate.record == r.record) {
                 let me = me.clone();
@@ -1071,18 +1219,18 @@ impl PageOut {
                     system_modstamp: Some(r.system_modstamp),
                 };
                 book.create(number.clone(), r.customer_fields(), link);
-                run.index.fresh.insert(r.record.clone());
+                run.index.set_fresh(&r.record, true);
             }
             Some(h) => {
                 if let Some(ci) = cr {
                     book.unlink(ci);
                 }
                 if let Some(old) = book.get(h).link.clone() {
-                    run.index.fresh.remove(&old.record);
+                    run.index.set_fresh(&old.record, false);
                 }
                 let m = merge_incoming(book.get(h), r, number);
                 book.apply(h, m.number, m.fields, Some(m.link), m.dirty);
-                run.index.fresh.insert(r.record.clone());
+                run.index.set_fresh(&r.record, true);
             }
         }
         self.clear_duplicate(&r.record, run);
@@ -1103,7 +1251,7 @@ impl PageOut {
     ) {
         run.index.unsee(&lead.record);
         self.clear_duplicate(&lead.record, run);
-        run.index.fresh.remove(&lead.record);
+        run.index.set_fresh(&lead.record, false);
         let (Conversion::Relink(merged), Some(contact)) =
             (follow_conversion(book.get(ci), contact), contact)
         else {
