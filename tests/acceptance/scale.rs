@@ -14,7 +14,7 @@ use domain::ports::{
 use domain::usecases::call_logging::{
     CallLogger, CallLoggingOptions, CallLoggingPorts, FailPoint, FailPoints, NoFailPoints,
 };
-use domain::usecases::sync::{CustomerSync, SyncError, SyncOptions, SyncPorts};
+use domain::usecases::sync::{CustomerSync, SyncError, SyncOptions};
 use domain::{CallId, IntegrationSettings, TenantId};
 use event_ingest::worker::{StepReport, Worker, WorkerConfig};
 use it::{Db, World, drain, install_crypto, pg_url};
@@ -145,20 +145,10 @@ impl Instance {
     }
 
     fn sync(&self, holder: &str) -> CustomerSync {
-        let store = Arc::new(self.store.clone());
-        let sf = Arc::new(self.sf.clone());
-        CustomerSync::new(
-            SyncPorts {
-                reader: sf.clone(),
-                writer: sf.clone(),
-                usage: sf,
-                customers: store.clone(),
-                runs: store.clone(),
-                directory: store.clone(),
-                locks: store.clone(),
-                settings: store,
-                clock: Arc::new(SystemClock),
-            },
+        it::sync_over(
+            &self.store,
+            &self.sf,
+            Arc::new(SystemClock),
             SyncOptions {
                 holder: holder.to_owned(),
                 ..Default::default()

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration as TimeDelta, TimeZone, Utc};
 use domain::ports::{Clock, CustomerStore, DuplicateEntry, SyncKind, SyncReport, SyncRunStore};
 use domain::usecases::sync::{
-    CustomerSync, DeferReason, RunStatus, SyncOptions, SyncPorts, SyncProgress, skip,
+    CustomerSync, DeferReason, RunStatus, SyncOptions, SyncProgress, skip,
 };
 use domain::{Customer, CustomerFields, PhoneNumber, SalesforceId, SfObject};
 use it::{Db, World};
@@ -35,20 +35,10 @@ impl Clock for SimClock {
 
 /// The customer sync as `World::sync` wires it, but on the sim's clock.
 fn sync(w: &World) -> CustomerSync {
-    let store = Arc::new(w.store.clone());
-    let sf = Arc::new(w.sf.clone());
-    CustomerSync::new(
-        SyncPorts {
-            reader: sf.clone(),
-            writer: sf.clone(),
-            usage: sf,
-            customers: store.clone(),
-            runs: store.clone(),
-            directory: store.clone(),
-            locks: store.clone(),
-            settings: store,
-            clock: Arc::new(SimClock(w.org.clone())),
-        },
+    it::sync_over(
+        &w.store,
+        &w.sf,
+        Arc::new(SimClock(w.org.clone())),
         SyncOptions::default(),
     )
 }

@@ -210,20 +210,10 @@ impl World {
     }
 
     pub fn sync(&self) -> CustomerSync {
-        let store = Arc::new(self.store.clone());
-        let sf = Arc::new(self.sf.clone());
-        CustomerSync::new(
-            SyncPorts {
-                reader: sf.clone(),
-                writer: sf.clone(),
-                usage: sf,
-                customers: store.clone(),
-                runs: store.clone(),
-                directory: store.clone(),
-                locks: store.clone(),
-                settings: store,
-                clock: Arc::new(SystemClock),
-            },
+        sync_over(
+            &self.store,
+            &self.sf,
+            Arc::new(SystemClock),
             SyncOptions::default(),
         )
     }
@@ -232,6 +222,31 @@ impl World {
     pub fn tasks(&self) -> Vec<serde_json::Value> {
         self.org.records("Task")
     }
+}
+
+/// The customer sync wired over a store and a Salesforce client, as `app` wires it.
+pub fn sync_over(
+    store: &Store,
+    sf: &SalesforceClient,
+    clock: Arc<dyn domain::ports::Clock>,
+    options: SyncOptions,
+) -> CustomerSync {
+    let store = Arc::new(store.clone());
+    let sf = Arc::new(sf.clone());
+    CustomerSync::new(
+        SyncPorts {
+            reader: sf.clone(),
+            writer: sf.clone(),
+            usage: sf,
+            customers: store.clone(),
+            runs: store.clone(),
+            directory: store.clone(),
+            locks: store.clone(),
+            settings: store,
+            clock,
+        },
+        options,
+    )
 }
 
 /// Webhook secrets from the store, as `app` provides them to the intake.
