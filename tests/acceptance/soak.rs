@@ -27,7 +27,7 @@ fn soak(scenario: &str, events: &str, kills: &str) {
         .output()
         .expect("the soak driver runs");
     let report = String::from_utf8_lossy(&out.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
+    // On failure the logs, config and database stay in `dir` (named in the report).
     assert!(
         out.status.success(),
         "soak failed:\n{report}\n{}",
@@ -37,6 +37,7 @@ fn soak(scenario: &str, events: &str, kills: &str) {
         report.contains("processed/lost/duplicates = ") && report.contains("/0/0 of "),
         "expected processed/0 lost/0 duplicates:\n{report}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
