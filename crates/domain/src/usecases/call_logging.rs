@@ -24,8 +24,9 @@ use crate::rules::transcript::{
     split_descriptions,
 };
 use crate::{
-    CallEvent, CustomerFields, ErrorClass, EventKind, IntegrationSettings, OrgProblem, PhoneNumber,
-    SalesforceId, SalesforceRecordRef, SfError, SfLink, SfObject, SfUser, StoreError, TenantId,
+    CallEvent, Customer, CustomerFields, ErrorClass, EventKind, IntegrationSettings, OrgProblem,
+    PhoneNumber, SalesforceId, SalesforceRecordRef, SfError, SfLink, SfObject, SfUser, StoreError,
+    TenantId,
 };
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use std::collections::{BTreeMap, HashSet};
@@ -396,6 +397,7 @@ impl CallLogger {
         if pending.is_empty() {
             return;
         }
+        let keys: Vec<String> = pending.iter().map(|p| p.call_key.clone()).collect();
         // C3: activities are the last to defer.
         let usage = self.ports.usage.usage(t);
         let ours = self.ports.usage.requests_last_24h(t);
@@ -418,19 +420,11 @@ impl CallLogger {
                 results[p.index] = Some(ItemResult::RetryAt(at, f.clone()));
             }
         } else {
-            let keys: Vec<String> = pending.iter().map(|p| p.call_key.clone()).collect();
             self.create_batch(t, &ctx, items, pending, results).await;
-            for key in keys {
-                let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
-            }
-            return;
         }
-        for p in pending {
-            let _ = self
-                .ports
-                .locks
-                .unlock(t, &p.call_key, &self.options.holder)
-                .await;
+        // The call leases taken in `decide` end with the batch, whatever it did.
+        for key in keys {
+            let _ = self.ports.locks.unlock(t, &key, &self.options.holder).await;
         }
     }
 
@@ -942,6 +936,26 @@ impl CallLogger {
         })
     }
 
+    /// The customer with this number, and its record when it is linked (R20).
+    async fn local(
+        &self,
+        t: &TenantId,
+        item: &WorkItem,
+        number: &PhoneNumber,
+    ) -> Flow<(Option<Customer>, Option<SalesforceRecordRef>)> {
+        let customer = self
+            .ports
+            .customers
+            .find_by_number(t, number.e164())
+            .await
+            .map_err(|e| self.on_store_error(&e, item))?;
+        let linked = match route_local(customer.as_ref()) {
+            LocalRoute::Linked(record) => Some(record),
+            LocalRoute::Search => None,
+        };
+        Ok((customer, linked))
+    }
+
     /// R20–R22, R30–R35: the record the activity goes to, or why there is none.
     async fn resolve_who(
         &self,
@@ -951,13 +965,7 @@ impl CallLogger {
         merged: &CallEvent,
         number: &PhoneNumber,
     ) -> Flow<Result<SalesforceRecordRef, SkipReason>> {
-        let customer = self
-            .ports
-            .customers
-            .find_by_number(t, number.e164())
-            .await
-            .map_err(|e| self.on_store_error(&e, item))?;
-        if let LocalRoute::Linked(record) = route_local(customer.as_ref()) {
+        if let (_, Some(record)) = self.local(t, item, number).await? {
             return Ok(Ok(record));
         }
         // Single flight per number (R34): one worker resolves an unknown number at a time.
@@ -984,13 +992,8 @@ impl CallLogger {
         number: &PhoneNumber,
     ) -> Flow<Result<SalesforceRecordRef, SkipReason>> {
         // Another worker may have linked it while we waited for the lock.
-        let customer = self
-            .ports
-            .customers
-            .find_by_number(t, number.e164())
-            .await
-            .map_err(|e| self.on_store_error(&e, item))?;
-        if let LocalRoute::Linked(record) = route_local(customer.as_ref()) {
+        let (customer, linked) = self.local(t, item, number).await?;
+        if let Some(record) = linked {
             return Ok(Ok(record));
         }
         let hits = self
