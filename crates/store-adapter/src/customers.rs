@@ -330,6 +330,32 @@ fn changed(current: &Option<String>, new: &Option<Option<String>>) -> Option<Opt
     }
 }
 
+/// `INSERT INTO customers … VALUES (…)` for a new, clean customer, without the closing
+/// parenthesis: callers add `)` and their own `RETURNING` or `ON CONFLICT` clause.
+/// `fields` are name, company, email, address and memo, in that order.
+pub(crate) fn insert_customer_sql(
+    t: &TenantId,
+    number: &PhoneNumber,
+    fields: [&Option<String>; 5],
+    now: DateTime<Utc>,
+) -> Sql {
+    let mut q = Sql::new(
+        "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, memo, \
+         dirty, created_at, updated_at) VALUES (",
+    );
+    let np = q.param(now);
+    q.bind(t.as_str())
+        .push(",")
+        .bind(number.e164())
+        .push(",")
+        .bind(number.raw());
+    for f in fields {
+        q.push(",").bind(convert::non_empty(f.as_deref()));
+    }
+    q.push(",'[]',").push(&np).push(",").push(&np);
+    q
+}
+
 impl Store {
     /// Creates a customer by hand (admin). Errors: `Conflict` when the number is taken (R18).
     pub async fn create_customer(
@@ -339,32 +365,19 @@ impl Store {
         fields: &CustomerFields,
         now: DateTime<Utc>,
     ) -> Result<Customer, StoreError> {
-        let mut q = Sql::new(
-            "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, \
-             memo, dirty, created_at, updated_at) VALUES (",
+        let mut q = insert_customer_sql(
+            t,
+            number,
+            [
+                &fields.name,
+                &fields.company,
+                &fields.email,
+                &fields.address,
+                &fields.memo,
+            ],
+            now,
         );
-        let f = |s: &Option<String>| convert::non_empty(s.as_deref());
-        q.bind(t.as_str())
-            .push(",")
-            .bind(number.e164())
-            .push(",")
-            .bind(number.raw())
-            .push(",")
-            .bind(f(&fields.name))
-            .push(",")
-            .bind(f(&fields.company))
-            .push(",")
-            .bind(f(&fields.email))
-            .push(",")
-            .bind(f(&fields.address))
-            .push(",")
-            .bind(f(&fields.memo))
-            .push(",'[]',")
-            .bind(now)
-            .push(",")
-            .bind(now)
-            .push(") RETURNING ")
-            .push(CUSTOMER_COLUMNS);
+        q.push(") RETURNING ").push(CUSTOMER_COLUMNS);
         let row = q
             .one(&self.db)
             .await

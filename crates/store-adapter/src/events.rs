@@ -5,6 +5,7 @@
 //! identity (tenant, call id, event) was stored before.
 
 use crate::convert;
+use crate::customers::insert_customer_sql;
 use crate::entity::call_event;
 use crate::error::{db_err, json_err};
 use crate::queue::enqueue;
@@ -93,40 +94,21 @@ async fn customer_from_webhook(
     c: &ContactInfo,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let f = |s: &Option<String>| convert::non_empty(s.as_deref());
-    let mut q = Sql::new(
-        "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, memo, \
-         dirty, created_at, updated_at) VALUES (",
+    let mut q = insert_customer_sql(
+        t,
+        number,
+        [&c.name, &c.company, &c.email, &c.address, &c.memo],
+        now,
     );
-    let np = q.param(now);
-    q.bind(t.as_str())
-        .push(",")
-        .bind(number.e164())
-        .push(",")
-        .bind(number.raw())
-        .push(",")
-        .bind(f(&c.name))
-        .push(",")
-        .bind(f(&c.company))
-        .push(",")
-        .bind(f(&c.email))
-        .push(",")
-        .bind(f(&c.address))
-        .push(",")
-        .bind(f(&c.memo))
-        .push(",'[]',")
-        .push(&np)
-        .push(",")
-        .push(&np)
-        .push(
-            ") ON CONFLICT (tenant_id, e164) DO UPDATE SET \
+    q.push(
+        ") ON CONFLICT (tenant_id, e164) DO UPDATE SET \
              name = COALESCE(NULLIF(customers.name, ''), excluded.name), \
              company = COALESCE(NULLIF(customers.company, ''), excluded.company), \
              email = COALESCE(NULLIF(customers.email, ''), excluded.email), \
              address = COALESCE(NULLIF(customers.address, ''), excluded.address), \
              memo = COALESCE(NULLIF(customers.memo, ''), excluded.memo), \
              updated_at = excluded.updated_at",
-        );
+    );
     q.execute(txn)
         .await
         .map_err(|e| db_err("upsert customer from webhook", e))?;
