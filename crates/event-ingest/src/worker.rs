@@ -9,6 +9,7 @@ use domain::usecases::call_logging::{CallLogger, ItemResult};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -106,13 +107,18 @@ impl Worker {
     }
 
     async fn record(&self, item: &WorkItem, result: ItemResult, report: &mut StepReport) {
-        let WorkKind::CallEvent {
-            event_id,
-            call_id,
-            event,
-        } = &item.kind;
+        let WorkKind::CallEvent { call_id, event, .. } = &item.kind;
         let span = tracing::info_span!("item", tenant = %item.tenant, call_id = %call_id, event = %event, item = item.id);
-        let _enter = span.enter();
+        // `instrument`, never `span.enter()` across an await: an entered guard held over a
+        // suspension point corrupts the span stack of whichever thread resumes the task (it
+        // made tracing-subscriber panic and killed both workers once).
+        self.record_in_span(item, result, report)
+            .instrument(span)
+            .await;
+    }
+
+    async fn record_in_span(&self, item: &WorkItem, result: ItemResult, report: &mut StepReport) {
+        let WorkKind::CallEvent { event_id, .. } = &item.kind;
         let outcome = match &result {
             ItemResult::Done(_) => {
                 report.done += 1;
@@ -168,16 +174,31 @@ impl Worker {
 
     /// Runs until `shutdown` turns true. Stops claiming at once; the batch in flight finishes
     /// (or its lease expires and another worker takes it).
+    ///
+    /// Each round runs as its own task, so a panic in one round (a bug) is logged and the
+    /// worker goes on; the items of that round run again when their lease expires.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 break;
             }
-            match self.step().await {
-                Ok(r) if r.claimed as u32 >= self.config.batch_size => continue,
-                Ok(r) if r.claimed > 0 => {}
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claim failed"),
+            let round = tokio::spawn({
+                let worker = self.clone();
+                async move { worker.step().await }
+            });
+            match round.await {
+                Ok(Ok(r)) if r.claimed as u32 >= self.config.batch_size => continue,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "claim failed"),
+                Err(e) => {
+                    let panic = e.is_panic();
+                    tracing::error!(
+                        worker = %self.config.name,
+                        panic,
+                        error = %e,
+                        "worker round did not finish; its items run again when their lease expires"
+                    );
+                }
             }
             tokio::select! {
                 _ = self.wake.notified() => {
@@ -226,6 +247,14 @@ mod tests {
     }
 
     async fn setup() -> (TenantId, Arc<InMemoryStore>, Arc<FakeSalesforce>, Worker) {
+        setup_with(|store| store, WorkerConfig::default()).await
+    }
+
+    /// `settings` wraps the store's settings port (to inject a fault into the logger).
+    async fn setup_with(
+        settings: impl FnOnce(Arc<InMemoryStore>) -> Arc<dyn SettingsStore>,
+        config: WorkerConfig,
+    ) -> (TenantId, Arc<InMemoryStore>, Arc<FakeSalesforce>, Worker) {
         let t = TenantId::parse("acme").unwrap();
         let store = Arc::new(InMemoryStore::new());
         let sf = Arc::new(FakeSalesforce::new());
@@ -252,7 +281,7 @@ mod tests {
             events: store.clone(),
             tasks: store.clone(),
             directory: store.clone(),
-            settings: store.clone(),
+            settings: settings(store.clone()),
             credentials: store.clone(),
             locks: store.clone(),
             clock: Arc::new(SystemClock),
@@ -266,7 +295,7 @@ mod tests {
             store.clone(),
             store.clone(),
             logger,
-            WorkerConfig::default(),
+            config,
             Arc::new(Notify::new()),
         );
         (t, store, sf, worker)
@@ -331,5 +360,68 @@ mod tests {
         assert!(
             matches!(store.outcomes(&t)[0].1, Some(EventOutcome::Failed { ref code, .. }) if code == "STRING_TOO_LONG")
         );
+    }
+
+    /// Settings that panic on the first read: a bug in one round, as in the soak where a
+    /// tracing guard held across an await made tracing-subscriber panic.
+    struct PanicOnce {
+        inner: Arc<InMemoryStore>,
+        fired: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl SettingsStore for PanicOnce {
+        async fn settings(
+            &self,
+            t: &TenantId,
+        ) -> Result<Option<IntegrationSettings>, domain::StoreError> {
+            if !self.fired.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("injected: a bug in one worker round");
+            }
+            self.inner.settings(t).await
+        }
+        async fn save_settings(
+            &self,
+            t: &TenantId,
+            s: &IntegrationSettings,
+        ) -> Result<(), domain::StoreError> {
+            self.inner.save_settings(t, s).await
+        }
+    }
+
+    /// A panic inside a round must not end the worker: the round's items are claimed again
+    /// once their lease expires and the call is still logged (nothing stays leased forever).
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_round_does_not_stop_the_worker() {
+        let config = WorkerConfig {
+            // Expired at once, so the next round takes the panicked round's items again.
+            lease: Duration::ZERO,
+            ..WorkerConfig::default()
+        };
+        let (t, store, sf, worker) = setup_with(
+            |store| {
+                Arc::new(PanicOnce {
+                    inner: store,
+                    fired: Default::default(),
+                })
+            },
+            config,
+        )
+        .await;
+        post(&store, &t, &event("c1", "03-1234-5678")).await;
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(Arc::new(worker).run(stopped));
+        // Paused time: the worker's idle waits advance the clock instantly; this loop only
+        // yields until the item is done (or the virtual minute runs out).
+        let done = tokio::time::timeout(Duration::from_secs(60), async {
+            while !store.queue_items().iter().all(|q| q.state == QState::Done) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert!(done.is_ok(), "the item was never processed after the panic");
+        assert_eq!(sf.tasks().len(), 1);
     }
 }

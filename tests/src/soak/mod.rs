@@ -358,14 +358,21 @@ pub async fn run(opts: Options) -> Result<Report> {
         retries.load(Ordering::Relaxed)
     );
 
-    let queue = wait_for_queue(&http, &bases, &secrets.admin_token, opts.drain_timeout).await;
     let mut insts = Arc::try_unwrap(instances)
         .map_err(|_| anyhow!("instances still shared"))?
         .into_inner();
+    let logs: Vec<PathBuf> = insts.iter().map(|i| i.log.clone()).collect();
+    let queue = wait_for_queue(
+        &http,
+        &bases,
+        &logs,
+        &secrets.admin_token,
+        opts.drain_timeout,
+    )
+    .await;
     for inst in &mut insts {
         inst.stop()?;
     }
-    let logs: Vec<PathBuf> = insts.iter().map(|i| i.log.clone()).collect();
     let mut report = verify::verify(&opts, &org, &calls, &secrets, &db_url, &logs, queue).await?;
     report.kills = killed;
     report.faults_switched = faults_switched;
@@ -521,9 +528,12 @@ pub struct QueueState {
     pub drained: bool,
 }
 
+/// Polls the queue until it is empty, `timeout` passes, or an instance logs a panic (its
+/// workers may be gone; waiting longer would only hide the finding).
 async fn wait_for_queue(
     http: &reqwest::Client,
     bases: &[String],
+    logs: &[PathBuf],
     token: &str,
     timeout: Duration,
 ) -> QueueState {
@@ -559,6 +569,13 @@ async fn wait_for_queue(
             break;
         }
         if last_print.elapsed() > Duration::from_secs(10) {
+            if logs
+                .iter()
+                .any(|l| verify::panics_in(&read_lossy(l)).next().is_some())
+            {
+                println!("  an instance panicked; not waiting for the queue any longer");
+                return q;
+            }
             println!(
                 "  queue: ready {} leased {} waiting {} held {} dead {}",
                 q.ready, q.leased, q.waiting, q.held, q.dead

@@ -32,6 +32,9 @@ pub struct Report {
     pub webhook_retries: usize,
     /// Secrets found where they must not be: `"<secret> in <place>"`.
     pub leaks: Vec<String>,
+    /// Panics the instances logged (a worker round that panicked is a bug even when the
+    /// item ran again): `"<log>: <message>"`.
+    pub panics: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -43,6 +46,7 @@ impl Report {
             && self.queue.drained
             && self.queue.dead == 0
             && self.leaks.is_empty()
+            && self.panics.is_empty()
     }
 }
 
@@ -71,17 +75,21 @@ impl fmt::Display for Report {
         )?;
         write!(
             f,
-            "[{}] {} SIGKILLs, {} faults, {} webhook retries, secret leaks {}, {:.1} s — {}",
+            "[{}] {} SIGKILLs, {} faults, {} webhook retries, secret leaks {}, panics {}, {:.1} s — {}",
             self.name,
             self.kills,
             self.faults_switched,
             self.webhook_retries,
             self.leaks.len(),
+            self.panics.len(),
             self.elapsed.as_secs_f64(),
             if self.ok() { "OK" } else { "FAILED" }
         )?;
         for l in &self.leaks {
             write!(f, "\n  leak: {l}")?;
+        }
+        for p in &self.panics {
+            write!(f, "\n  panic: {p}")?;
         }
         Ok(())
     }
@@ -158,6 +166,8 @@ pub(crate) async fn verify(
     ];
     for log in logs {
         let text = read_lossy(log);
+        r.panics
+            .extend(panics_in(&text).map(|p| format!("{}: {p}", log.display())));
         if text.is_empty() {
             r.leaks
                 .push(format!("log {} is empty (nothing to check)", log.display()));
@@ -214,4 +224,37 @@ fn leaked(text: &str, value: &str) -> bool {
     }
     let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
     text.contains(value) || text.contains(&encoded)
+}
+
+/// The panic messages in a process log: the `thread '…' panicked at …` line and the message
+/// line after it.
+pub(crate) fn panics_in(log: &str) -> impl Iterator<Item = String> + '_ {
+    let mut lines = log.lines();
+    std::iter::from_fn(move || {
+        let at = lines.by_ref().find(|l| l.contains("panicked at"))?;
+        let message = lines.next().unwrap_or_default();
+        Some(format!("{} {}", at.trim(), message.trim()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::panics_in;
+
+    #[test]
+    fn finds_each_panic_with_its_message() {
+        let log = "{\"level\":\"INFO\",\"message\":\"callsync listening\"}\n\
+                   \n\
+                   thread 'tokio-rt-worker' (31511) panicked at sharded.rs:317:9:\n\
+                   tried to clone a span that already closed\n\
+                   stack backtrace:\n\
+                   {\"level\":\"INFO\",\"message\":\"webhook accepted\"}\n\
+                   thread 'tokio-rt-worker' (31511) panicked at sharded.rs:265:17:\n\
+                   assertion `left == right` failed\n";
+        let found: Vec<String> = panics_in(log).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].ends_with("tried to clone a span that already closed"));
+        assert!(found[1].contains("sharded.rs:265"));
+        assert_eq!(panics_in("{\"message\":\"all well\"}\n").count(), 0);
+    }
 }
