@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::entity::{customer, duplicate, watermark};
 use crate::error::db_err;
-use crate::sql::{MAX_BINDS, Sql};
+use crate::sql::{Sql, rows_per_statement};
 use crate::store::{Store, stamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -21,9 +21,11 @@ use std::collections::{HashMap, HashSet};
 
 /// How many values one `IN (…)` list binds.
 const IN_CHUNK: usize = 5_000;
-/// Per-row binds of a customer insert (tenant and time are shared parameters).
-const CUSTOMER_BINDS: usize = 10;
-const DUPLICATE_BINDS: usize = 6;
+/// Placeholders per row of a customer insert: 10 values plus the shared tenant and time
+/// (twice), which SQLite binds at every use.
+const CUSTOMER_PLACEHOLDERS: usize = 13;
+/// Placeholders per row of a duplicates upsert: 6 values plus the shared tenant and time.
+const DUPLICATE_PLACEHOLDERS: usize = 8;
 
 const CUSTOMER_COLUMNS: &str = "id, tenant_id, e164, raw_number, name, company, email, address, \
      memo, record_object, record_id, system_modstamp, dirty, edited_at, created_at, updated_at";
@@ -95,12 +97,12 @@ async fn insert_customers(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut written = 0;
-    let per_chunk = (MAX_BINDS - 2) / CUSTOMER_BINDS;
+    let per_chunk = rows_per_statement(CUSTOMER_PLACEHOLDERS);
     for chunk in creates.chunks(per_chunk) {
         let mut q = Sql::with_capacity(
             "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, \
              memo, record_object, record_id, system_modstamp, dirty, created_at, updated_at) VALUES ",
-            chunk.len() * CUSTOMER_BINDS + 2,
+            chunk.len() * CUSTOMER_PLACEHOLDERS,
         );
         let tp = q.param(t.as_str());
         let np = q.param(now);
@@ -217,7 +219,7 @@ async fn upsert_duplicates(
         }
     }
     let unique: Vec<&DuplicateEntry> = order.iter().filter_map(|k| last.get(k).copied()).collect();
-    let per_chunk = (MAX_BINDS - 2) / DUPLICATE_BINDS;
+    let per_chunk = rows_per_statement(DUPLICATE_PLACEHOLDERS);
     for chunk in unique.chunks(per_chunk) {
         let mut q = Sql::new(
             "INSERT INTO duplicates (tenant_id, number, record_object, record_id, winner_object, \

@@ -5,7 +5,7 @@ use crate::convert;
 use crate::entity::{audit, call_task, member, settings, sf_user, sync_run};
 use crate::error::{db_err, json_err};
 use crate::events::upsert_member;
-use crate::sql::{MAX_BINDS, Sql};
+use crate::sql::{Sql, rows_per_statement};
 use crate::store::{Store, stamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -239,7 +239,8 @@ impl DirectoryStore for Store {
             .iter()
             .filter(|u| seen.insert(u.id.as_str()))
             .collect();
-        for chunk in users.chunks((MAX_BINDS - 1) / 5) {
+        // 5 values and the shared tenant per row.
+        for chunk in users.chunks(rows_per_statement(6)) {
             let mut q = Sql::new(
                 "INSERT INTO sf_users (tenant_id, user_id, name, email, email_lower, active) VALUES ",
             );

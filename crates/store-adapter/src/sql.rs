@@ -12,6 +12,13 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 /// since 3.32; PostgreSQL allows 65,535. Bulk statements stay under the smaller.
 pub(crate) const MAX_BINDS: usize = 32_766;
 
+/// Rows one multi-row statement may carry when each row has `placeholders` placeholders,
+/// counting every use of a shared parameter (tenant, time): the SQLite rewrite binds each use
+/// separately, so they count against [`MAX_BINDS`] like any other value.
+pub(crate) const fn rows_per_statement(placeholders: usize) -> usize {
+    MAX_BINDS / placeholders
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
     text: String,

@@ -61,7 +61,15 @@ fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
             .foreign_keys(true)
             .synchronous(SqliteSynchronous::Normal)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-65536");
+            // 16 MiB of page cache per connection (of 4): a 1M-record import ran as fast as
+            // with 64 MiB (the OS caches the file) and peaked 150 MiB lower.
+            .pragma("cache_size", "-16384")
+            // A commit of an import page dirties a few thousand index pages; checkpointing
+            // at SQLite's default (every 1,000 WAL pages) copied and fsynced them back after
+            // almost every commit. Every 16,384 pages (64 MiB) a checkpoint copies each page
+            // once for many commits; the WAL is truncated back to 64 MiB afterwards.
+            .pragma("wal_autocheckpoint", "16384")
+            .pragma("journal_size_limit", "67108864");
         if memory {
             o
         } else {

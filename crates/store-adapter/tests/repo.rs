@@ -1247,16 +1247,42 @@ async fn r11_write_back_mark_respects_later_edits(db: &TestDb) {
 async fn r18_find_by_numbers_with_2000_numbers(db: &TestDb) {
     let s = &db.store;
     let t = tenant(s, "acme").await;
-    let creates: Vec<_> = (0..2500).map(|n| new_customer(n, Some(lead(n)))).collect();
+    // One commit of the sync carries up to 10,000 records: the multi-row statements must stay
+    // under SQLite's 32,766 bound values, counting the shared tenant and time at every row
+    // (more than 2,520 customers or 4,095 duplicates in one statement failed).
+    let creates: Vec<_> = (0..12_000)
+        .map(|n| new_customer(n, Some(lead(n))))
+        .collect();
+    let duplicates: Vec<_> = (0..6_000)
+        .map(|n| DuplicateEntry {
+            number: number(n).e164().to_owned(),
+            record: contact(n),
+            winner: lead(n),
+            system_modstamp: t0(),
+        })
+        .collect();
     s.apply_changes(
         &t,
         &CustomerChanges {
             creates,
+            duplicates,
             ..Default::default()
         },
     )
     .await
     .unwrap();
+    assert_eq!(s.customer_count(&t).await.unwrap(), 12_000);
+    assert_eq!(s.duplicates(&t, 10_000).await.unwrap().len(), 6_000);
+    let users: Vec<SfUser> = (0..7_000)
+        .map(|n| SfUser {
+            id: sfid("005", n),
+            email: None,
+            name: format!("user {n}"),
+            active: true,
+        })
+        .collect();
+    s.save_users(&t, &users).await.unwrap();
+    assert_eq!(s.users(&t).await.unwrap().len(), 7_000);
     let wanted: Vec<String> = (500..2500)
         .map(|n| number(n).e164().to_owned())
         .chain(["+81000000000".to_owned()])
