@@ -6,8 +6,9 @@ use crate::transformers::{
     ACTIVE_USERS_SOQL, DescribeDto, QueryPageDto, SaveResultDto, SearchDto, account_by_name_soql,
     bad_response, collection_record, confirm_phone_hits, deleted_from_json, deleted_soql,
     first_hidden_field, first_id, new_record_json, phone_search_terms, phone_sosl,
-    record_from_json, record_soql, records_by_id_soql, save_result, task_by_call_object_soql,
-    task_json, task_patch_json, tasks_by_call_objects_soql, update_json, user_from_json,
+    record_from_json, record_page, record_soql, records_by_id_soql, save_result,
+    task_by_call_object_soql, task_json, task_patch_json, tasks_by_call_objects_soql, update_json,
+    user_from_json,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -243,22 +244,20 @@ impl SalesforceReader for SalesforceClient {
         query: &RecordQuery,
         cursor: Option<PageCursor>,
     ) -> Result<RecordPage, SfError> {
-        let page = self
-            .query_page(
-                t,
-                "query",
-                record_soql(query),
-                cursor.as_ref(),
-                query.object.as_str(),
-            )
-            .await?;
-        let records = page
-            .records
-            .into_iter()
-            .map(|v| record_from_json(Some(query.object), v))
-            .collect::<Result<Vec<_>, _>>()?;
+        let object = query.object;
+        let call = match &cursor {
+            None => Call::query("query", record_soql(query)),
+            Some(c) => Call::get(Target::Path(cursor_path(c)?)),
+        }
+        .about(object.as_str());
+        let response = self.exec.execute(t, &call).await?;
+        // Reading 2,000 records is CPU work: off the async threads, so an import's next page
+        // is parsed while the previous one is being stored.
+        let page = tokio::task::spawn_blocking(move || record_page(object, &response.body))
+            .await
+            .map_err(|e| bad_response(format!("reading the {object} page failed: {e}")))??;
         Ok(RecordPage {
-            records,
+            records: page.records,
             next: page.next_records_url.filter(|_| !page.done).map(PageCursor),
             total_size: page.total_size,
         })

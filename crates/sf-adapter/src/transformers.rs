@@ -305,17 +305,19 @@ pub(crate) fn phone_search_terms(n: &PhoneNumber) -> Vec<String> {
 // Reading responses
 // ----------------------------------------------------------------------------------------------
 
+/// One page of a query. `R` is the record type: JSON values by default, or a typed DTO so a
+/// large page is read straight into its records without an intermediate tree.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct QueryPageDto {
+pub(crate) struct QueryPageDto<R = Value> {
     #[serde(default)]
     pub total_size: u64,
     #[serde(default)]
     pub done: bool,
     #[serde(default)]
     pub next_records_url: Option<String>,
-    #[serde(default)]
-    pub records: Vec<Value>,
+    #[serde(default = "Vec::new")]
+    pub records: Vec<R>,
 }
 
 /// `/search` answers `{"searchRecords":[…]}` since v36, a bare array before.
@@ -444,61 +446,92 @@ pub(crate) fn record_from_json(object: Option<SfObject>, v: Value) -> Result<SfR
     };
     let bad = |e: serde_json::Error| bad_response(format!("unreadable {object} record: {e}"));
     match object {
-        SfObject::Lead => {
-            let d: LeadDto = serde_json::from_value(v).map_err(bad)?;
-            Ok(SfRecord {
-                record: SalesforceRecordRef {
-                    object,
-                    id: parse_id(&d.id, "Lead")?,
-                },
-                phone: non_empty(d.phone),
-                last_name: non_empty(d.last_name),
-                first_name: non_empty(d.first_name),
-                company: non_empty(d.company),
-                email: non_empty(d.email),
-                address: flatten_address(d.address.or(Some(AddressDto {
-                    street: d.street,
-                    city: d.city,
-                    state: d.state,
-                    postal_code: d.postal_code,
-                }))),
-                description: non_empty(d.description),
-                is_converted: d.is_converted.unwrap_or(false),
-                converted_contact_id: d
-                    .converted_contact_id
-                    .as_deref()
-                    .map(|s| parse_id(s, "ConvertedContactId"))
-                    .transpose()?,
-                system_modstamp: parse_dt(&d.system_modstamp, "SystemModstamp")?,
-                last_modified: parse_dt(&d.last_modified_date, "LastModifiedDate")?,
-            })
-        }
-        SfObject::Contact => {
-            let d: ContactDto = serde_json::from_value(v).map_err(bad)?;
-            Ok(SfRecord {
-                record: SalesforceRecordRef {
-                    object,
-                    id: parse_id(&d.id, "Contact")?,
-                },
-                phone: non_empty(d.phone),
-                last_name: non_empty(d.last_name),
-                first_name: non_empty(d.first_name),
-                company: non_empty(d.account.and_then(|a| a.name)),
-                email: non_empty(d.email),
-                address: flatten_address(d.mailing_address.or(Some(AddressDto {
-                    street: d.mailing_street,
-                    city: d.mailing_city,
-                    state: d.mailing_state,
-                    postal_code: d.mailing_postal_code,
-                }))),
-                description: non_empty(d.description),
-                is_converted: false,
-                converted_contact_id: None,
-                system_modstamp: parse_dt(&d.system_modstamp, "SystemModstamp")?,
-                last_modified: parse_dt(&d.last_modified_date, "LastModifiedDate")?,
-            })
-        }
+        SfObject::Lead => lead_record(serde_json::from_value(v).map_err(bad)?),
+        SfObject::Contact => contact_record(serde_json::from_value(v).map_err(bad)?),
     }
+}
+
+/// A query page of `object` records, read straight from the response body into records.
+pub(crate) fn record_page(
+    object: SfObject,
+    body: &[u8],
+) -> Result<QueryPageDto<SfRecord>, SfError> {
+    fn typed<D: serde::de::DeserializeOwned>(
+        object: SfObject,
+        body: &[u8],
+        convert: fn(D) -> Result<SfRecord, SfError>,
+    ) -> Result<QueryPageDto<SfRecord>, SfError> {
+        let page: QueryPageDto<D> = serde_json::from_slice(body)
+            .map_err(|e| bad_response(format!("unreadable {object} page: {e}")))?;
+        Ok(QueryPageDto {
+            total_size: page.total_size,
+            done: page.done,
+            next_records_url: page.next_records_url,
+            records: page
+                .records
+                .into_iter()
+                .map(convert)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+    match object {
+        SfObject::Lead => typed(object, body, lead_record),
+        SfObject::Contact => typed(object, body, contact_record),
+    }
+}
+
+fn lead_record(d: LeadDto) -> Result<SfRecord, SfError> {
+    Ok(SfRecord {
+        record: SalesforceRecordRef {
+            object: SfObject::Lead,
+            id: parse_id(&d.id, "Lead")?,
+        },
+        phone: non_empty(d.phone),
+        last_name: non_empty(d.last_name),
+        first_name: non_empty(d.first_name),
+        company: non_empty(d.company),
+        email: non_empty(d.email),
+        address: flatten_address(d.address.or(Some(AddressDto {
+            street: d.street,
+            city: d.city,
+            state: d.state,
+            postal_code: d.postal_code,
+        }))),
+        description: non_empty(d.description),
+        is_converted: d.is_converted.unwrap_or(false),
+        converted_contact_id: d
+            .converted_contact_id
+            .as_deref()
+            .map(|s| parse_id(s, "ConvertedContactId"))
+            .transpose()?,
+        system_modstamp: parse_dt(&d.system_modstamp, "SystemModstamp")?,
+        last_modified: parse_dt(&d.last_modified_date, "LastModifiedDate")?,
+    })
+}
+
+fn contact_record(d: ContactDto) -> Result<SfRecord, SfError> {
+    Ok(SfRecord {
+        record: SalesforceRecordRef {
+            object: SfObject::Contact,
+            id: parse_id(&d.id, "Contact")?,
+        },
+        phone: non_empty(d.phone),
+        last_name: non_empty(d.last_name),
+        first_name: non_empty(d.first_name),
+        company: non_empty(d.account.and_then(|a| a.name)),
+        email: non_empty(d.email),
+        address: flatten_address(d.mailing_address.or(Some(AddressDto {
+            street: d.mailing_street,
+            city: d.mailing_city,
+            state: d.mailing_state,
+            postal_code: d.mailing_postal_code,
+        }))),
+        description: non_empty(d.description),
+        is_converted: false,
+        converted_contact_id: None,
+        system_modstamp: parse_dt(&d.system_modstamp, "SystemModstamp")?,
+        last_modified: parse_dt(&d.last_modified_date, "LastModifiedDate")?,
+    })
 }
 
 /// Keeps only search hits whose Phone is `number` in normalized form (R21), and never a

@@ -2,7 +2,7 @@
 //! write-back of phone-system edits, as one service that only talks to ports.
 //!
 //! # Shape of a run
-//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed before every page and
+//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed before every commit and
 //!    released at the end, also on failure.
 //! 2. C3: background work defers first. The budget is checked before the run and before every
 //!    page; a deferral (or Salesforce's own `REQUEST_LIMIT_EXCEEDED`) ends the run as
@@ -12,10 +12,11 @@
 //!    the explanation of what to change in Salesforce; nothing is imported.
 //! 4. The User directory is refreshed for owner resolution (R23).
 //! 5. Per object: deletions and merges first (incremental, R16), then every page of changed
-//!    records. Each page becomes one [`CustomerChanges`] applied in one store transaction
-//!    together with the object's watermark, so a run that fails half-way resumes after its last
-//!    committed page. Memory is bounded by the page plus a small per-run index of numbers (see
-//!    below), never by all records.
+//!    records. Whole pages up to [`SyncOptions::records_per_commit`] records become one
+//!    [`CustomerChanges`] applied in one store transaction together with the object's
+//!    watermark, so a run that fails half-way resumes after its last commit. The next pages are
+//!    fetched while the previous ones are stored. Memory is bounded by two such batches plus a
+//!    small per-run index of numbers (see below), never by all records.
 //! 6. Write-back (R11) of customers edited in the phone system.
 //!
 //! # Dedupe across pages (R14)
@@ -111,8 +112,8 @@ pub struct SyncOptions {
     /// committed late in Salesforce (SystemModstamp earlier than their visibility) are not
     /// missed. Re-reading is harmless: an unchanged record is counted `unchanged`.
     pub overlap: Duration,
-    /// Lease on the tenant's `sync` lock; renewed before every page, so it only needs to
-    /// outlast one page (fetch + store).
+    /// Lease on the tenant's `sync` lock; renewed before every commit, so it only needs to
+    /// outlast one batch of pages (fetch + store).
     pub lock_ttl: Duration,
     /// Who holds the lease. Must be unique per process (e.g. host name + pid or a uuid):
     /// two processes with the same holder would both "renew" one lease.
@@ -120,6 +121,12 @@ pub struct SyncOptions {
     /// Customers written back per round (the Salesforce adapter splits them into requests of
     /// at most 200).
     pub write_back_limit: u64,
+    /// Records decided and committed together: pages (at most 2,000 records each) are read
+    /// until this many, then decided and stored in one transaction with the watermark of the
+    /// last record. Fewer, larger commits write each index page of the book once per commit
+    /// instead of once per page (a large import is bound by that); a failed run still
+    /// resumes after its last commit.
+    pub records_per_commit: usize,
 }
 
 impl Default for SyncOptions {
@@ -129,11 +136,12 @@ impl Default for SyncOptions {
             lock_ttl: Duration::from_secs(5 * 60),
             holder: format!("customer-sync-{}", std::process::id()),
             write_back_limit: 1_000,
+            records_per_commit: 10_000,
         }
     }
 }
 
-/// Progress of a run, after every page (for progress bars).
+/// Progress of a run, after every commit (for progress bars).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncProgress {
     pub object: SfObject,
@@ -329,6 +337,10 @@ impl CustomerSync {
     ///
     /// An observation older than [`USAGE_MAX_AGE`] is not used (see there).
     fn budget(&self, t: &TenantId, priority: Priority, run: &Run) -> Option<DeferReason> {
+        self.budget_at(t, priority, run.settings.api_budget_percent)
+    }
+
+    fn budget_at(&self, t: &TenantId, priority: Priority, percent: u8) -> Option<DeferReason> {
         let now = self.ports.clock.now();
         let max_age = TimeDelta::from_std(USAGE_MAX_AGE).unwrap_or(TimeDelta::MAX);
         let usage = self
@@ -337,7 +349,7 @@ impl CustomerSync {
             .usage(t)
             .filter(|u| now.signed_duration_since(u.observed_at) <= max_age);
         let ours = self.ports.usage.requests_last_24h(t);
-        match may_spend(priority, usage, ours, run.settings.api_budget_percent) {
+        match may_spend(priority, usage, ours, percent) {
             Spend::Allowed => None,
             Spend::Defer => Some(DeferReason::Budget),
         }
@@ -407,8 +419,14 @@ impl CustomerSync {
         Ok(None)
     }
 
-    /// Pages through every record the query matches (R16: no 2,000 cap), one committed
-    /// transaction per page.
+    /// Pages through every record the query matches (R16: no 2,000 cap), committing every
+    /// [`SyncOptions::records_per_commit`] records (whole pages) in one transaction.
+    ///
+    /// Pipelined: while one batch of pages is decided and stored, the next batch is already
+    /// being fetched and read (the adapter parses off the async threads), so Salesforce,
+    /// parsing and the store work at the same time. Pages are fetched ahead only while the
+    /// budget (C3) and the cap allow reading them; a run that stops early drops what it read
+    /// ahead, which the next run reads again from the committed watermark.
     async fn pages(
         &self,
         t: &TenantId,
@@ -424,6 +442,8 @@ impl CustomerSync {
         } else {
             run.settings.import_cap
         };
+        let percent = run.settings.api_budget_percent;
+        let mut ahead: Option<Result<Batch, SfError>> = None;
         let mut cursor: Option<PageCursor> = None;
         let mut seen_here = 0u64;
         loop {
@@ -444,45 +464,113 @@ impl CustomerSync {
             if let Some(reason) = self.budget(t, Priority::Background, run) {
                 return Ok(Some(reason));
             }
-            if cap.is_some_and(|cap| run.report.seen >= cap) {
+            let room = cap.map(|cap| cap.saturating_sub(run.report.seen));
+            if room == Some(0) {
                 return Ok(None);
             }
-            let page = p.reader.fetch_page(t, query, cursor.take()).await?;
-            let mut records = page.records;
-            let mut capped = false;
-            if let Some(cap) = cap {
-                let room = cap.saturating_sub(run.report.seen);
-                if (records.len() as u64) > room {
-                    records.truncate(usize::try_from(room).unwrap_or(usize::MAX));
-                    capped = true;
+            let batch = match ahead.take() {
+                Some(read) => read?,
+                None => {
+                    self.read_batch(t, query, cursor.take(), room, percent)
+                        .await?
                 }
-            }
+            };
+            let records = batch.records;
             seen_here += records.len() as u64;
             run.report.seen += records.len() as u64;
+            let room = cap.map(|cap| cap.saturating_sub(run.report.seen));
+            let next = batch.next.filter(|_| room != Some(0));
+            let read_ahead = next.is_some()
+                && batch.deferred.is_none()
+                && self.budget_at(t, Priority::Background, percent).is_none();
 
-            let mut changes = self
-                .decide_page(t, &records, follow_conversions, run)
-                .await?;
-            // Records come ordered by (SystemModstamp, Id): the last one is how far we got.
-            // Never move the watermark back (an incremental page may lie inside the overlap).
-            if let Some(last) = records.last() {
-                let next = watermark.map_or(last.system_modstamp, |w| w.max(last.system_modstamp));
-                watermark = Some(next);
-                changes.watermark = Some((query.object, next));
+            let store = async {
+                let mut changes = self
+                    .decide_page(t, &records, follow_conversions, run)
+                    .await?;
+                // Records come ordered by (SystemModstamp, Id): the last one is how far we
+                // got. Never move the watermark back (an incremental page may lie inside the
+                // overlap).
+                if let Some(last) = records.last() {
+                    let next =
+                        watermark.map_or(last.system_modstamp, |w| w.max(last.system_modstamp));
+                    watermark = Some(next);
+                    changes.watermark = Some((query.object, next));
+                }
+                p.customers.apply_changes(t, &changes).await?;
+                run.count_committed(&changes);
+                run.report.api_requests =
+                    p.usage.requests_sent(t).saturating_sub(run.requests_before);
+                p.runs.update_run(t, run.id, &run.report, None).await?;
+                Ok::<(), SyncError>(())
+            };
+            match next {
+                Some(next) if read_ahead => {
+                    let read = self.read_batch(t, query, Some(next), room, percent);
+                    let (stored, read) = futures::future::join(store, read).await;
+                    stored?;
+                    ahead = Some(read);
+                }
+                Some(next) => {
+                    store.await?;
+                    cursor = Some(next);
+                }
+                None => store.await?,
             }
-            p.customers.apply_changes(t, &changes).await?;
-            run.count_committed(&changes);
-            run.report.api_requests = p.usage.requests_sent(t).saturating_sub(run.requests_before);
-            p.runs.update_run(t, run.id, &run.report, None).await?;
             progress(SyncProgress {
                 object: query.object,
                 seen: seen_here,
-                total: page.total_size,
+                total: batch.total_size,
             });
-            match page.next {
-                Some(next) if !capped => cursor = Some(next),
-                _ => return Ok(None),
+            if let Some(reason) = batch.deferred {
+                return Ok(Some(reason));
             }
+            if ahead.is_none() && cursor.is_none() {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Reads pages from `cursor` (the query's first page for `None`) until
+    /// [`SyncOptions::records_per_commit`] records, the last page, `room` records (the cap),
+    /// or until C3 says to stop spending; the rest stays behind `next`.
+    async fn read_batch(
+        &self,
+        t: &TenantId,
+        query: &RecordQuery,
+        mut cursor: Option<PageCursor>,
+        room: Option<u64>,
+        percent: u8,
+    ) -> Result<Batch, SfError> {
+        let limit = room.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
+        let mut records: Vec<SfRecord> = Vec::new();
+        loop {
+            let page = self
+                .ports
+                .reader
+                .fetch_page(t, query, cursor.take())
+                .await?;
+            records.extend(page.records);
+            let mut batch = Batch {
+                records,
+                next: page.next,
+                total_size: page.total_size,
+                deferred: None,
+            };
+            if batch.records.len() >= limit {
+                batch.records.truncate(limit);
+                batch.next = None;
+                return Ok(batch);
+            }
+            if batch.next.is_none() || batch.records.len() >= self.options.records_per_commit {
+                return Ok(batch);
+            }
+            batch.deferred = self.budget_at(t, Priority::Background, percent);
+            if batch.deferred.is_some() {
+                return Ok(batch);
+            }
+            cursor = batch.next;
+            records = batch.records;
         }
     }
 
@@ -769,6 +857,16 @@ fn candidate(r: &SfRecord) -> Seen {
         },
         system_modstamp: r.system_modstamp,
     }
+}
+
+/// Pages read for one commit.
+struct Batch {
+    records: Vec<SfRecord>,
+    /// Where reading goes on; `None` after the last page (or at the cap).
+    next: Option<PageCursor>,
+    total_size: u64,
+    /// C3 stopped the reading before the batch was full: store it, then end the run.
+    deferred: Option<DeferReason>,
 }
 
 /// The state of one run.
@@ -1574,6 +1672,9 @@ mod tests {
     fn options() -> SyncOptions {
         SyncOptions {
             holder: "test-holder".into(),
+            // One commit per page, so a test can name the page a failure leaves committed;
+            // commits spanning pages have their own tests.
+            records_per_commit: 1,
             ..SyncOptions::default()
         }
     }
@@ -2423,6 +2524,74 @@ mod tests {
             1,
             "User directory refreshed (R23)"
         );
+    }
+
+    /// Runs with commits of `records_per_commit` records, recording the progress reports.
+    fn run_batched(
+        w: &Arc<World>,
+        kind: SyncKind,
+        records_per_commit: usize,
+    ) -> (Result<SyncOutcome, SyncError>, Vec<(u64, u64)>) {
+        let seen = Mutex::new(Vec::new());
+        let sync = CustomerSync::new(
+            w.ports(),
+            SyncOptions {
+                records_per_commit,
+                ..options()
+            },
+        );
+        let out = block_on(sync.run(&tenant(), kind, &|p| {
+            seen.lock().unwrap().push((p.seen, p.total));
+        }));
+        (out, seen.into_inner().unwrap())
+    }
+
+    #[test]
+    fn r16_pages_are_committed_together_up_to_records_per_commit() {
+        let records: Vec<SfRecord> = (1..=5)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        let (out, progress) = run_batched(&w, SyncKind::Initial, 4);
+        let out = out.unwrap();
+        // Pages {1,2} {3,4} are one commit, {5} the next: same requests, fewer commits.
+        assert_eq!(w.sf.lock().unwrap().fetches.len(), 3);
+        assert_eq!(progress, vec![(4, 5), (5, 5)]);
+        assert_eq!(out.report.created, 5);
+        assert_eq!(w.customers().len(), 5);
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(5))
+        );
+    }
+
+    #[test]
+    fn r16_a_failure_inside_a_commit_leaves_only_whole_commits_and_the_next_run_resumes() {
+        let records: Vec<SfRecord> = (1..=7)
+            .map(|i| rec(lead(i), Some(&format!("03-1000-000{i}")), i64::from(i)))
+            .collect();
+        let w = World::new(records).page_size(2).targets(true, false);
+        // Page 4 (record 7) fails while the second commit {5,6,7} is read ahead.
+        w.sf.lock().unwrap().fail_fetch = Some((3, SfError::transient("HTTP_503", "unavailable")));
+        let (out, _) = run_batched(&w, SyncKind::Initial, 4);
+        assert!(matches!(
+            out.unwrap_err(),
+            SyncError::Salesforce(SfError::Transient { .. })
+        ));
+        assert_eq!(
+            w.customers().len(),
+            4,
+            "only the first commit (records 1-4)"
+        );
+        assert_eq!(
+            w.db.lock().unwrap().watermarks.get(&SfObject::Lead),
+            Some(&at(4))
+        );
+        let (out, _) = run_batched(&w, SyncKind::Initial, 4);
+        out.unwrap();
+        let fetches = w.sf.lock().unwrap().fetches.clone();
+        assert_eq!(fetches.last().map(|f| f.0.since), Some(Some(at(4))));
+        assert_eq!(w.customers().len(), 7, "every record once");
     }
 
     #[test]
