@@ -476,6 +476,7 @@ impl CustomerSync {
                 }
             };
             let records = batch.records;
+            let phones = batch.phones;
             seen_here += records.len() as u64;
             run.report.seen += records.len() as u64;
             let room = cap.map(|cap| cap.saturating_sub(run.report.seen));
@@ -486,7 +487,7 @@ impl CustomerSync {
 
             let store = async {
                 let mut changes = self
-                    .decide_page(t, &records, follow_conversions, run)
+                    .decide_page(t, &records, &phones, follow_conversions, run)
                     .await?;
                 // Records come ordered by (SystemModstamp, Id): the last one is how far we
                 // got. Never move the watermark back (an incremental page may lie inside the
@@ -544,21 +545,25 @@ impl CustomerSync {
     ) -> Result<Batch, SfError> {
         let limit = room.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
         let mut records: Vec<SfRecord> = Vec::new();
+        let mut phones: Vec<ParsedPhone> = Vec::new();
         loop {
             let page = self
                 .ports
                 .reader
                 .fetch_page(t, query, cursor.take())
                 .await?;
+            phones.extend(parse_phones(&page.records));
             records.extend(page.records);
             let mut batch = Batch {
                 records,
+                phones,
                 next: page.next,
                 total_size: page.total_size,
                 deferred: None,
             };
             if batch.records.len() >= limit {
                 batch.records.truncate(limit);
+                batch.phones.truncate(limit);
                 batch.next = None;
                 return Ok(batch);
             }
@@ -571,6 +576,7 @@ impl CustomerSync {
             }
             cursor = batch.next;
             records = batch.records;
+            phones = batch.phones;
         }
     }
 
@@ -648,6 +654,7 @@ impl CustomerSync {
         &self,
         t: &TenantId,
         records: &[SfRecord],
+        phones: &[ParsedPhone],
         follow_conversions: bool,
         run: &mut Run,
     ) -> Result<CustomerChanges, SyncError> {
@@ -689,11 +696,6 @@ impl CustomerSync {
             }
         }
 
-        // Normalizing is the costly part of a record: once per record, reused below.
-        let phones: Vec<Option<Result<PhoneNumber, PhoneError>>> = records
-            .iter()
-            .map(|r| r.phone.as_deref().map(PhoneNumber::parse))
-            .collect();
         let mut numbers: Vec<String> = phones
             .iter()
             .filter_map(|p| p.as_ref()?.as_ref().ok())
@@ -859,9 +861,22 @@ fn candidate(r: &SfRecord) -> Seen {
     }
 }
 
+/// A record's Phone as normalized (R13): `None` when it has none.
+type ParsedPhone = Option<Result<PhoneNumber, PhoneError>>;
+
+/// Normalizing is the costly part of a record: once per record, as its page arrives.
+fn parse_phones(records: &[SfRecord]) -> Vec<ParsedPhone> {
+    records
+        .iter()
+        .map(|r| r.phone.as_deref().map(PhoneNumber::parse))
+        .collect()
+}
+
 /// Pages read for one commit.
 struct Batch {
     records: Vec<SfRecord>,
+    /// `records[i]`'s Phone, normalized while the previous batch was being stored.
+    phones: Vec<ParsedPhone>,
     /// Where reading goes on; `None` after the last page (or at the cap).
     next: Option<PageCursor>,
     total_size: u64,
