@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::entity::{customer, duplicate, watermark};
 use crate::error::db_err;
-use crate::sql::{Sql, rows_per_statement};
+use crate::sql::{IN_LIST, Sql, rows_per_statement};
 use crate::store::{Store, stamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,8 +19,6 @@ use sea_orm::{
 };
 use std::collections::{HashMap, HashSet};
 
-/// How many values one `IN (…)` list binds.
-const IN_CHUNK: usize = 5_000;
 /// Placeholders per row of a customer insert: 10 values plus the shared tenant and time
 /// (twice), which SQLite binds at every use.
 const CUSTOMER_PLACEHOLDERS: usize = 13;
@@ -308,7 +306,7 @@ async fn find_numbers<C: ConnectionTrait>(
     e164: &[String],
 ) -> Result<Vec<Customer>, StoreError> {
     let mut out = Vec::new();
-    for chunk in e164.chunks(IN_CHUNK) {
+    for chunk in e164.chunks(IN_LIST) {
         let rows = customer::Entity::find()
             .filter(customer::Column::TenantId.eq(t.as_str()))
             .filter(customer::Column::E164.is_in(chunk.iter().map(String::as_str)))
@@ -625,7 +623,7 @@ impl CustomerStore for Store {
             .collect();
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let mut out = Vec::new();
-        for chunk in ids.chunks(IN_CHUNK) {
+        for chunk in ids.chunks(IN_LIST) {
             let rows = customer::Entity::find()
                 .filter(customer::Column::TenantId.eq(t.as_str()))
                 .filter(customer::Column::RecordId.is_in(chunk.iter().copied()))
@@ -674,7 +672,7 @@ impl CustomerStore for Store {
         }
         let now = stamp();
         let txn = self.begin_write().await?;
-        for ids in changes.unlinks.chunks(IN_CHUNK) {
+        for ids in changes.unlinks.chunks(IN_LIST) {
             let mut q = Sql::new(
                 "UPDATE customers SET record_object = NULL, record_id = NULL, \
                  system_modstamp = NULL, dirty = '[]', updated_at = ",
@@ -697,7 +695,7 @@ impl CustomerStore for Store {
                 record_displaced_creates(&txn, t, &changes.creates, now).await?;
             }
         }
-        for recs in changes.clear_duplicates.chunks(IN_CHUNK) {
+        for recs in changes.clear_duplicates.chunks(IN_LIST) {
             let mut q = Sql::new("DELETE FROM duplicates WHERE tenant_id = ");
             q.bind(t.as_str())
                 .push(" AND record_id IN ")

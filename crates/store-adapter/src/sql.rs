@@ -12,11 +12,24 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 /// since 3.32; PostgreSQL allows 65,535. Bulk statements stay under the smaller.
 pub(crate) const MAX_BINDS: usize = 32_766;
 
-/// Rows one multi-row statement may carry when each row has `placeholders` placeholders,
-/// counting every use of a shared parameter (tenant, time): the SQLite rewrite binds each use
-/// separately, so they count against [`MAX_BINDS`] like any other value.
+/// Rows per multi-row statement. More rows per statement saved little past a few hundred,
+/// and each prepared statement is cached per connection: a 2,500-row insert is a program of
+/// megabytes, and a large import held hundreds of MiB of them.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// Values per `IN (…)` list, for the same reason.
+pub(crate) const IN_LIST: usize = 2_500;
+
+/// Rows one multi-row statement carries when each row has `placeholders` placeholders: at
+/// most [`ROWS_PER_STATEMENT`], and within [`MAX_BINDS`] counting every use of a shared
+/// parameter (tenant, time), which the SQLite rewrite binds at each use.
 pub(crate) const fn rows_per_statement(placeholders: usize) -> usize {
-    MAX_BINDS / placeholders
+    let fit = MAX_BINDS / placeholders;
+    if fit < ROWS_PER_STATEMENT {
+        fit
+    } else {
+        ROWS_PER_STATEMENT
+    }
 }
 
 #[derive(Debug, Default)]
