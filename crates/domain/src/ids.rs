@@ -94,6 +94,19 @@ impl SalesforceId {
         &self.as_str()[..3]
     }
 
+    /// The 15 case-sensitive characters that identify the record; the 18-character form's
+    /// last three are derived from them.
+    pub(crate) fn id15(&self) -> [u8; 15] {
+        let mut b = [0u8; 15];
+        b.copy_from_slice(&self.0[..15]);
+        b
+    }
+
+    /// The inverse of [`SalesforceId::id15`] for bytes it produced.
+    pub(crate) fn from_id15(base: [u8; 15]) -> Self {
+        Self::inline(&base, &checksum_suffix(&base))
+    }
+
     fn inline(base: &[u8], suffix: &str) -> Self {
         let mut id = [0u8; 18];
         id[..15].copy_from_slice(base);

@@ -923,22 +923,74 @@ struct Seen {
 ///
 /// Kept compact because it holds an entry per record read (a million in a large initial
 /// import): numbers are keyed by their E.164 digits as a `u64`, a number carried by a single
-/// record holds that one entry inline (no list), and the per-record facts (the number it was
-/// last seen with, `fresh`, duplicate) share one map entry.
+/// record holds that one entry inline (no list), records are kept as [`RecKey`] /
+/// [`Packed`] (the 15 identifying characters of the id, times in milliseconds), and the
+/// per-record facts (the number it was last seen with, `fresh`, duplicate) share one word.
 #[derive(Default)]
 struct RunIndex {
     /// E.164 digits → the records of this run that carry it.
     seen: HashMap<u64, Carriers>,
     /// Record → what the run knows about it. Entries with nothing to say are removed.
-    records: HashMap<SalesforceRecordRef, Mark>,
+    records: HashMap<RecKey, Mark>,
     /// How many records have `Mark::duplicate` set.
     duplicates: u64,
 }
 
+/// A record reference in 16 bytes: the 15 characters that identify it, and its object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct RecKey {
+    id: [u8; 15],
+    object: SfObject,
+}
+
+impl RecKey {
+    fn of(r: &SalesforceRecordRef) -> Self {
+        Self {
+            id: r.id.id15(),
+            object: r.object,
+        }
+    }
+}
+
+/// A [`Seen`] as the index keeps it: 32 bytes instead of 48. Salesforce times have
+/// millisecond precision, so nothing is lost.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    key: RecKey,
+    last_modified_ms: i64,
+    system_modstamp_ms: i64,
+}
+
+impl Packed {
+    fn of(s: &Seen) -> Self {
+        Self {
+            key: RecKey::of(&s.candidate.record),
+            last_modified_ms: s.candidate.last_modified.timestamp_millis(),
+            system_modstamp_ms: s.system_modstamp.timestamp_millis(),
+        }
+    }
+
+    fn seen(&self) -> Seen {
+        let time =
+            |ms| DateTime::<Utc>::from_timestamp_millis(ms).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Seen {
+            candidate: Candidate {
+                record: SalesforceRecordRef {
+                    object: self.key.object,
+                    id: crate::SalesforceId::from_id15(self.key.id),
+                },
+                last_modified: time(self.last_modified_ms),
+                linked: false,
+            },
+            system_modstamp: time(self.system_modstamp_ms),
+        }
+    }
+}
+
 /// The records of this run that carry one number.
 enum Carriers {
-    One(Seen),
-    Many(Vec<Seen>),
+    One(Packed),
+    Many(Vec<Packed>),
 }
 
 /// What the run knows about one record, in one word: the number it was last seen with
@@ -990,23 +1042,23 @@ impl RunIndex {
     fn see(&mut self, r: &SfRecord, e164: &str) {
         self.unsee(&r.record);
         let key = number_key(e164);
+        let packed = Packed::of(&candidate(r));
         match self.seen.entry(key) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(Carriers::One(candidate(r)));
+                v.insert(Carriers::One(packed));
             }
             std::collections::hash_map::Entry::Occupied(mut o) => {
                 let c = o.get_mut();
                 match c {
                     Carriers::One(first) => {
-                        let first = first.clone();
-                        *c = Carriers::Many(vec![first, candidate(r)]);
+                        *c = Carriers::Many(vec![*first, packed]);
                     }
-                    Carriers::Many(list) => list.push(candidate(r)),
+                    Carriers::Many(list) => list.push(packed),
                 }
             }
         }
         self.records
-            .entry(r.record.clone())
+            .entry(RecKey::of(&r.record))
             .or_default()
             .set_number(key);
     }
@@ -1015,11 +1067,12 @@ impl RunIndex {
         let Some(old) = self.update(record, Mark::take_number) else {
             return;
         };
+        let rk = RecKey::of(record);
         if let Some(c) = self.seen.get_mut(&old) {
             let empty = match c {
-                Carriers::One(s) => &s.candidate.record == record,
+                Carriers::One(s) => s.key == rk,
                 Carriers::Many(list) => {
-                    list.retain(|s| &s.candidate.record != record);
+                    list.retain(|s| s.key != rk);
                     if list.len() == 1
                         && let Some(last) = list.pop()
                     {
@@ -1038,18 +1091,19 @@ impl RunIndex {
     fn carriers(&self, e164: &str) -> Vec<Seen> {
         match self.seen.get(&number_key(e164)) {
             None => Vec::new(),
-            Some(Carriers::One(s)) => vec![s.clone()],
-            Some(Carriers::Many(list)) => list.clone(),
+            Some(Carriers::One(s)) => vec![s.seen()],
+            Some(Carriers::Many(list)) => list.iter().map(Packed::seen).collect(),
         }
     }
 
     /// Changes the record's mark; drops the entry when nothing is left to remember.
     fn update<T>(&mut self, record: &SalesforceRecordRef, f: impl FnOnce(&mut Mark) -> T) -> T {
-        match self.records.get_mut(record) {
+        let rk = RecKey::of(record);
+        match self.records.get_mut(&rk) {
             Some(m) => {
                 let out = f(m);
                 if *m == Mark::default() {
-                    self.records.remove(record);
+                    self.records.remove(&rk);
                 }
                 out
             }
@@ -1057,7 +1111,7 @@ impl RunIndex {
                 let mut m = Mark::default();
                 let out = f(&mut m);
                 if m != Mark::default() {
-                    self.records.insert(record.clone(), m);
+                    self.records.insert(rk, m);
                 }
                 out
             }
@@ -1066,7 +1120,7 @@ impl RunIndex {
 
     fn is_fresh(&self, record: &SalesforceRecordRef) -> bool {
         self.records
-            .get(record)
+            .get(&RecKey::of(record))
             .is_some_and(|m| m.flag(Mark::FRESH))
     }
 
@@ -2539,6 +2593,20 @@ mod tests {
             1,
             "User directory refreshed (R23)"
         );
+    }
+
+    #[test]
+    fn the_run_index_keeps_a_record_in_a_few_dozen_bytes() {
+        // One entry of each per record read: a 1M-record import holds a million of each.
+        assert_eq!(std::mem::size_of::<RecKey>(), 16);
+        assert_eq!(std::mem::size_of::<Packed>(), 32);
+        assert!(std::mem::size_of::<Carriers>() <= 40);
+        // Packing keeps what R14 compares: the id (all 18 characters), object and times.
+        let r = rec(contact(7), Some("03-1000-0007"), 42);
+        let back = Packed::of(&candidate(&r)).seen();
+        assert_eq!(back.candidate.record, r.record);
+        assert_eq!(back.candidate.last_modified, r.last_modified);
+        assert_eq!(back.system_modstamp, r.system_modstamp);
     }
 
     /// Runs with commits of `records_per_commit` records, recording the progress reports.
