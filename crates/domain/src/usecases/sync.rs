@@ -2,7 +2,7 @@
 //! write-back of phone-system edits, as one service that only talks to ports.
 //!
 //! # Shape of a run
-//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed before every commit and
+//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed before every page and
 //!    released at the end, also on failure.
 //! 2. C3: background work defers first. The budget is checked before the run and before every
 //!    page; a deferral (or Salesforce's own `REQUEST_LIMIT_EXCEEDED`) ends the run as
@@ -112,8 +112,8 @@ pub struct SyncOptions {
     /// committed late in Salesforce (SystemModstamp earlier than their visibility) are not
     /// missed. Re-reading is harmless: an unchanged record is counted `unchanged`.
     pub overlap: Duration,
-    /// Lease on the tenant's `sync` lock; renewed before every commit, so it only needs to
-    /// outlast one batch of pages (fetch + store).
+    /// Lease on the tenant's `sync` lock; renewed before every commit and every further page
+    /// read into it, so it only needs to outlast one page's fetch or one commit.
     pub lock_ttl: Duration,
     /// Who holds the lease. Must be unique per process (e.g. host name + pid or a uuid):
     /// two processes with the same holder would both "renew" one lease.
@@ -443,24 +443,11 @@ impl CustomerSync {
             run.settings.import_cap
         };
         let percent = run.settings.api_budget_percent;
-        let mut ahead: Option<Result<Batch, SfError>> = None;
+        let mut ahead: Option<Result<Batch, SyncError>> = None;
         let mut cursor: Option<PageCursor> = None;
         let mut seen_here = 0u64;
         loop {
-            let now = p.clock.now();
-            let renewed = p
-                .locks
-                .try_lock(
-                    t,
-                    LOCK_KEY,
-                    &self.options.holder,
-                    self.options.lock_ttl,
-                    now,
-                )
-                .await?;
-            if !renewed {
-                return Err(SyncError::LockLost);
-            }
+            self.renew(t).await?;
             if let Some(reason) = self.budget(t, Priority::Background, run) {
                 return Ok(Some(reason));
             }
@@ -532,6 +519,26 @@ impl CustomerSync {
         }
     }
 
+    /// Renews the run's lease on the tenant's `sync` lock (R16: one run at a time).
+    async fn renew(&self, t: &TenantId) -> Result<(), SyncError> {
+        let renewed = self
+            .ports
+            .locks
+            .try_lock(
+                t,
+                LOCK_KEY,
+                &self.options.holder,
+                self.options.lock_ttl,
+                self.ports.clock.now(),
+            )
+            .await?;
+        if renewed {
+            Ok(())
+        } else {
+            Err(SyncError::LockLost)
+        }
+    }
+
     /// Reads pages from `cursor` (the query's first page for `None`) until
     /// [`SyncOptions::records_per_commit`] records, the last page, `room` records (the cap),
     /// or until C3 says to stop spending; the rest stays behind `next`.
@@ -542,11 +549,15 @@ impl CustomerSync {
         mut cursor: Option<PageCursor>,
         room: Option<u64>,
         percent: u8,
-    ) -> Result<Batch, SfError> {
+    ) -> Result<Batch, SyncError> {
         let limit = room.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
         let mut records: Vec<SfRecord> = Vec::new();
         let mut phones: Vec<ParsedPhone> = Vec::new();
         loop {
+            if !records.is_empty() {
+                // Several slow pages may go into one commit: the lease must outlast each.
+                self.renew(t).await?;
+            }
             let page = self
                 .ports
                 .reader
