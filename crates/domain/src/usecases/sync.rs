@@ -63,7 +63,8 @@ use crate::{
     SalesforceRecordRef, SfError, SfLink, SfObject, SfRecord, StoreError, SyncedField, TenantId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
-use std::collections::{HashMap, HashSet};
+// The run index and a page's book hash a million keys per large import: a fast hasher.
+use foldhash::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -551,8 +552,14 @@ impl CustomerSync {
         percent: u8,
     ) -> Result<Batch, SyncError> {
         let limit = room.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
-        let mut records: Vec<SfRecord> = Vec::new();
-        let mut phones: Vec<ParsedPhone> = Vec::new();
+        // Room for a full commit and one more page, so the batch is never moved to grow.
+        let expect = self
+            .options
+            .records_per_commit
+            .saturating_add(2_000)
+            .min(limit);
+        let mut records: Vec<SfRecord> = Vec::with_capacity(expect);
+        let mut phones: Vec<ParsedPhone> = Vec::with_capacity(expect);
         loop {
             if !records.is_empty() {
                 // Several slow pages may go into one commit: the lease must outlast each.
@@ -1649,7 +1656,7 @@ mod tests {
                     page_size: 2_000,
                     fail_fetch: None,
                     hidden: None,
-                    fail_updates: HashSet::new(),
+                    fail_updates: HashSet::default(),
                     fetches: vec![],
                     fetch_records_calls: vec![],
                     deleted_calls: vec![],
@@ -2063,8 +2070,8 @@ mod tests {
                     },
                 );
             }
-            let mut numbers = HashSet::new();
-            let mut links = HashSet::new();
+            let mut numbers = HashSet::default();
+            let mut links = HashSet::default();
             for c in customers.values() {
                 if !numbers.insert(c.number.e164().to_owned()) {
                     return Err(StoreError::Conflict(format!(
