@@ -63,6 +63,21 @@ fn whole_call(e: &SfError) -> bool {
         )
 }
 
+/// The request for one page of a query: the query itself (`soql`), or the page behind a
+/// `nextRecordsUrl` cursor.
+fn page_call(
+    endpoint: &str,
+    soql: String,
+    cursor: Option<&PageCursor>,
+    object: &'static str,
+) -> Result<Call, SfError> {
+    let call = match cursor {
+        None => Call::query(endpoint, soql),
+        Some(c) => Call::get(Target::Path(cursor_path(c)?)),
+    };
+    Ok(call.about(object))
+}
+
 /// A `nextRecordsUrl` must be a path on the instance: never a URL the token could leak to.
 fn cursor_path(c: &PageCursor) -> Result<String, SfError> {
     let p = c.0.as_str();
@@ -108,11 +123,7 @@ impl SalesforceClient {
         cursor: Option<&PageCursor>,
         object: &'static str,
     ) -> Result<QueryPageDto, SfError> {
-        let call = match cursor {
-            None => Call::query(endpoint, soql),
-            Some(c) => Call::get(Target::Path(cursor_path(c)?)),
-        }
-        .about(object);
+        let call = page_call(endpoint, soql, cursor, object)?;
         self.exec.execute(t, &call).await?.json()
     }
 
@@ -245,11 +256,12 @@ impl SalesforceReader for SalesforceClient {
         cursor: Option<PageCursor>,
     ) -> Result<RecordPage, SfError> {
         let object = query.object;
-        let call = match &cursor {
-            None => Call::query("query", record_soql(query)),
-            Some(c) => Call::get(Target::Path(cursor_path(c)?)),
-        }
-        .about(object.as_str());
+        let call = page_call(
+            "query",
+            record_soql(query),
+            cursor.as_ref(),
+            object.as_str(),
+        )?;
         let response = self.exec.execute(t, &call).await?;
         // Reading 2,000 records is CPU work: off the async threads, so an import's next page
         // is parsed while the previous one is being stored.
