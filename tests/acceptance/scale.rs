@@ -258,10 +258,12 @@ async fn assert_exactly_once(w: &World, calls: usize) {
     );
 }
 
-async fn two_workers_split_the_queue(db: Db, calls: usize) {
+/// A fresh database with `calls` calls queued, and two instances on it; `None` (skipped)
+/// without PostgreSQL.
+async fn two_instances_with_calls(db: Db, calls: usize) -> Option<(World, Instance, Instance)> {
     let Some(url) = fresh_url(db).await else {
         eprintln!("skipped: no PostgreSQL (set CALLSYNC_TEST_PG_URL)");
-        return;
+        return None;
     };
     let w = world_on(&url).await;
     load(&w, calls).await;
@@ -269,6 +271,13 @@ async fn two_workers_split_the_queue(db: Db, calls: usize) {
         Instance::connect(&w, &url).await,
         Instance::connect(&w, &url).await,
     );
+    Some((w, a, b))
+}
+
+async fn two_workers_split_the_queue(db: Db, calls: usize) {
+    let Some((w, a, b)) = two_instances_with_calls(db, calls).await else {
+        return;
+    };
     let (wa, wb) = (
         a.worker("inst-a", 50, Arc::new(NoFailPoints)),
         b.worker("inst-b", 50, Arc::new(NoFailPoints)),
@@ -315,16 +324,9 @@ impl FailPoints for DieMidRun {
 }
 
 async fn killed_instance_is_taken_over(db: Db, calls: usize) {
-    let Some(url) = fresh_url(db).await else {
-        eprintln!("skipped: no PostgreSQL (set CALLSYNC_TEST_PG_URL)");
+    let Some((w, a, b)) = two_instances_with_calls(db, calls).await else {
         return;
     };
-    let w = world_on(&url).await;
-    load(&w, calls).await;
-    let (a, b) = (
-        Instance::connect(&w, &url).await,
-        Instance::connect(&w, &url).await,
-    );
     let die = Arc::new(DieMidRun {
         after: calls / 2,
         seen: AtomicUsize::new(0),

@@ -471,43 +471,30 @@ fn seed(org: &Org, unique: u32, g: u32) -> Seeded {
         ));
         s.absent.push(e164(k));
     }
-    for j in 0..g {
-        let at = t0 - days(400);
-        let (kc, kl) = (old + 2 * j, old + 2 * j + 1);
-        s.contacts.push(insert(
-            org,
-            "Contact",
-            json!({"LastName": "古い", "Phone": formatted(kc, j)}),
-            at,
-            at,
-        ));
-        s.leads.push(insert(
-            org,
-            "Lead",
-            json!({"LastName": "古い", "Company": "古い社", "Phone": formatted(kl, j)}),
-            at,
-            at,
-        ));
-        s.absent.extend([e164(kc), e164(kl)]);
-    }
-    for j in 0..g {
-        let at = t0 - days(80);
-        let (kc, kl) = (mobile + 2 * j, mobile + 2 * j + 1);
-        s.contacts.push(insert(
-            org,
-            "Contact",
-            json!({"LastName": "携帯", "MobilePhone": formatted(kc, j)}),
-            at,
-            at,
-        ));
-        s.leads.push(insert(
-            org,
-            "Lead",
-            json!({"LastName": "携帯", "Company": "携帯社", "MobilePhone": formatted(kl, j)}),
-            at,
-            at,
-        ));
-        s.absent.extend([e164(kc), e164(kl)]);
+    // A Contact and a Lead each: outside the window (R16), or with only a MobilePhone (R12).
+    for (base, age, name, field) in [
+        (old, 400, "古い", "Phone"),
+        (mobile, 80, "携帯", "MobilePhone"),
+    ] {
+        for j in 0..g {
+            let at = t0 - days(age);
+            let (kc, kl) = (base + 2 * j, base + 2 * j + 1);
+            s.contacts.push(insert(
+                org,
+                "Contact",
+                json!({"LastName": name, field: formatted(kc, j)}),
+                at,
+                at,
+            ));
+            s.leads.push(insert(
+                org,
+                "Lead",
+                json!({"LastName": name, "Company": format!("{name}社"), field: formatted(kl, j)}),
+                at,
+                at,
+            ));
+            s.absent.extend([e164(kc), e164(kl)]);
+        }
     }
     s
 }
