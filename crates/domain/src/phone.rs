@@ -64,6 +64,7 @@ impl PhoneNumber {
         if !trimmed.bytes().any(|b| b.is_ascii_digit()) {
             return Err(PhoneError::Invalid(raw.to_owned()));
         }
+        size_library_cache();
         let parsed = phonenumber::parse(Some(phonenumber::country::Id::JP), trimmed)
             .map_err(|_| PhoneError::Invalid(raw.to_owned()))?;
         if !phonenumber::is_valid(&parsed) {
@@ -96,6 +97,7 @@ impl PhoneNumber {
     /// The form people read: national format with hyphens for Japanese numbers
     /// (`03-1234-5678`), international format otherwise.
     pub fn display(&self) -> String {
+        size_library_cache();
         match phonenumber::parse(None, &self.e164) {
             Ok(n) if n.code().value() == 81 => {
                 n.format().mode(phonenumber::Mode::National).to_string()
@@ -122,6 +124,30 @@ impl fmt::Display for PhoneNumber {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.e164)
     }
+}
+
+/// How many compiled patterns the library's global regex cache keeps (it starts at 100).
+///
+/// Parsing, validating and formatting Japanese numbers uses about 30 of the database's 2,058
+/// distinct patterns (about 40 with [`PhoneNumber::display`]), so Japanese numbers alone fit in
+/// 100. Each other country a text lands in adds 10 to 30 of its own, though, and the cache is
+/// least-recently-used: a stream that touches many countries (foreign numbers, junk after a
+/// `+`) evicts and recompiles patterns over and over. 512 holds Japan plus a few dozen other
+/// countries and stays well short of the whole database, because a compiled pattern takes
+/// about 100 KB (compiling and running all 2,058 took about 200 MB): at most about 50 MB.
+const LIBRARY_REGEX_CACHE: usize = 512;
+
+/// Raises the library's regex cache to [`LIBRARY_REGEX_CACHE`], once, before its first use.
+fn size_library_cache() {
+    static SIZED: std::sync::Once = std::sync::Once::new();
+    SIZED.call_once(|| {
+        // A poisoned lock only means some thread panicked while holding it; leave it alone.
+        if let Ok(mut cache) = phonenumber::metadata::DATABASE.cache().lock()
+            && cache.capacity() < LIBRARY_REGEX_CACHE
+        {
+            cache.set_capacity(LIBRARY_REGEX_CACHE);
+        }
+    });
 }
 
 fn is_no_number_word(s: &str) -> bool {
