@@ -8,7 +8,7 @@
 
 use super::report::Row;
 use super::store::{human, remove_sqlite};
-use super::util::peak_rss_kib;
+use super::util::{cpu_secs, peak_rss_kib};
 use anyhow::Context;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -65,6 +65,8 @@ pub(crate) struct ImportResult {
     pub(crate) client_requests: u64,
     pub(crate) completed: bool,
     pub(crate) peak_rss_kib: u64,
+    /// CPU seconds (user + system) the importing process used, all its threads.
+    pub(crate) cpu_secs: f64,
 }
 
 /// `bench sim-host --records N --seed S`: seed, print [`SimInfo`] as one line, then answer
@@ -121,6 +123,8 @@ pub(crate) async fn sim_host(args: &[String]) -> anyhow::Result<()> {
         match cmd.trim() {
             "used" => println!("{}", org.api_requests_used()),
             "rss" => println!("{}", peak_rss_kib().unwrap_or(0)),
+            // Centiseconds, so the answer stays an integer like the others.
+            "cpu" => println!("{:.0}", cpu_secs().unwrap_or(0.0) * 100.0),
             _ => println!("?"),
         }
     }
@@ -250,8 +254,10 @@ pub(crate) async fn run(n: u64, goals: bool, cap: Duration) -> anyhow::Result<Ve
         n, info.seed_secs, info.leads, info.contacts
     );
     let before = sim.ask("used")?;
+    let sim_cpu_before = sim.ask("cpu")?;
     let (result, progress) = import_child_process(&info, cap)?;
     let used = sim.ask("used")? - before;
+    let sim_cpu = sim.ask("cpu")?.saturating_sub(sim_cpu_before) as f64 / 100.0;
     let sim_rss = sim.ask("rss")?;
     sim.stop();
     let label = human(n);
@@ -267,7 +273,8 @@ pub(crate) async fn run(n: u64, goals: bool, cap: Duration) -> anyhow::Result<Ve
                 format!(
                     "{:.0} records/s; {} read, {} customers created, {} duplicates, {} skipped; \
                      time: fetch {:.1} s (overlaps the store), store apply_changes {:.1} s, \
-                     store lookups {:.1} s, decide and unhidden fetch {:.1} s",
+                     store lookups {:.1} s, decide and unhidden fetch {:.1} s; \
+                     CPU: importer {:.1} s, sim {:.1} s (2 cores)",
                     r.seen as f64 / r.secs,
                     r.seen,
                     r.created,
@@ -276,7 +283,9 @@ pub(crate) async fn run(n: u64, goals: bool, cap: Duration) -> anyhow::Result<Ve
                     r.fetch_secs,
                     r.apply_secs,
                     r.lookup_secs,
-                    rest
+                    rest,
+                    r.cpu_secs,
+                    sim_cpu
                 ),
             );
             let requests = Row::new(
@@ -290,9 +299,10 @@ pub(crate) async fn run(n: u64, goals: bool, cap: Duration) -> anyhow::Result<Ve
                 r.client_requests
             ));
             println!(
-                "  {:.1} s, {used} requests, peak RSS {:.0} MiB",
+                "  {:.1} s, {used} requests, peak RSS {:.0} MiB, CPU {:.1} s (sim {sim_cpu:.1} s)",
                 r.secs,
-                r.peak_rss_kib as f64 / 1024.0
+                r.peak_rss_kib as f64 / 1024.0,
+                r.cpu_secs
             );
             (time, requests, r.peak_rss_kib)
         }
@@ -444,6 +454,7 @@ async fn import_into(info: &SimInfo, url: &str) -> anyhow::Result<ImportResult> 
         client_requests: r.api_requests,
         completed: outcome.status == RunStatus::Completed,
         peak_rss_kib: peak_rss_kib().unwrap_or(0),
+        cpu_secs: cpu_secs().unwrap_or(0.0),
     };
     store.close().await?;
     Ok(result)

@@ -29,6 +29,18 @@ pub(crate) fn peak_rss_kib() -> Option<u64> {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
+/// CPU time (user + system) this process has used so far, in seconds: `/proc/self/stat`'s
+/// `utime` and `stime`, in clock ticks of 1/100 s (`USER_HZ` on Linux).
+pub(crate) fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) as f64 / 100.0)
+}
+
 /// SplitMix64: deterministic, dependency-free.
 pub(crate) struct Rng(pub u64);
 
