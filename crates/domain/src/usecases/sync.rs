@@ -2,8 +2,8 @@
 //! write-back of phone-system edits, as one service that only talks to ports.
 //!
 //! # Shape of a run
-//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed before every page and
-//!    released at the end, also on failure.
+//! 1. One run per tenant at a time: a lease on the `sync` lock, renewed as it ages (checked
+//!    before every page and commit) and released at the end, also on failure.
 //! 2. C3: background work defers first. The budget is checked before the run and before every
 //!    page; a deferral (or Salesforce's own `REQUEST_LIMIT_EXCEEDED`) ends the run as
 //!    [`RunStatus::Deferred`] after the last committed page. Nothing is lost: the next run
@@ -113,8 +113,8 @@ pub struct SyncOptions {
     /// committed late in Salesforce (SystemModstamp earlier than their visibility) are not
     /// missed. Re-reading is harmless: an unchanged record is counted `unchanged`.
     pub overlap: Duration,
-    /// Lease on the tenant's `sync` lock; renewed before every commit and every further page
-    /// read into it, so it only needs to outlast one page's fetch or one commit.
+    /// Lease on the tenant's `sync` lock; renewed, once a third of it has passed, before a
+    /// commit or a page read, so it only needs to outlast one page's fetch or one commit.
     pub lock_ttl: Duration,
     /// Who holds the lease. Must be unique per process (e.g. host name + pid or a uuid):
     /// two processes with the same holder would both "renew" one lease.
@@ -128,6 +128,9 @@ pub struct SyncOptions {
     /// instead of once per page (a large import is bound by that); a failed run still
     /// resumes after its last commit.
     pub records_per_commit: usize,
+    /// Read, look up and decide the next batch while the previous one is being stored (both
+    /// cores work). Off: one batch at a time, for diagnosis.
+    pub read_ahead: bool,
 }
 
 impl Default for SyncOptions {
@@ -138,6 +141,7 @@ impl Default for SyncOptions {
             holder: format!("customer-sync-{}", std::process::id()),
             write_back_limit: 1_000,
             records_per_commit: 10_000,
+            read_ahead: true,
         }
     }
 }
@@ -281,9 +285,12 @@ impl CustomerSync {
         let p = &self.ports;
         let settings = p.settings.settings(t).await?.unwrap_or_default();
         let requests_before = p.usage.requests_sent(t);
-        let id = p.runs.start_run(t, kind, p.clock.now()).await?;
+        let now = p.clock.now();
+        let id = p.runs.start_run(t, kind, now).await?;
         Ok(Run {
             id,
+            // `locked` took the lease just before.
+            lease: Lease::new(now),
             settings,
             requests_before,
             report: SyncReport::default(),
@@ -444,11 +451,11 @@ impl CustomerSync {
             run.settings.import_cap
         };
         let percent = run.settings.api_budget_percent;
-        let mut ahead: Option<Result<Batch, SyncError>> = None;
+        let mut ahead: Option<Result<(Batch, Early), SyncError>> = None;
         let mut cursor: Option<PageCursor> = None;
         let mut seen_here = 0u64;
         loop {
-            self.renew(t).await?;
+            self.renew(t, &run.lease).await?;
             if let Some(reason) = self.budget(t, Priority::Background, run) {
                 return Ok(Some(reason));
             }
@@ -456,62 +463,93 @@ impl CustomerSync {
             if room == Some(0) {
                 return Ok(None);
             }
-            let batch = match ahead.take() {
+            let (batch, early) = match ahead.take() {
                 Some(read) => read?,
                 None => {
-                    self.read_batch(t, query, cursor.take(), room, percent)
-                        .await?
+                    let batch = self
+                        .read_batch(t, query, cursor.take(), room, percent, &run.lease)
+                        .await?;
+                    // Nothing is being stored: every record is decided now.
+                    let early = self
+                        .prepare(
+                            t,
+                            &batch,
+                            follow_conversions,
+                            &Touched::default(),
+                            &mut run.index,
+                        )
+                        .await?;
+                    (batch, early)
                 }
             };
-            let records = batch.records;
-            let phones = batch.phones;
+            let mut decided = self
+                .finish_decide(t, &batch, early, follow_conversions, &mut run.index)
+                .await?;
+            let Batch {
+                records,
+                next,
+                total_size,
+                deferred,
+                ..
+            } = batch;
             seen_here += records.len() as u64;
             run.report.seen += records.len() as u64;
+            // Records come ordered by (SystemModstamp, Id): the last one is how far we got.
+            // Never move the watermark back (an incremental page may lie inside the overlap).
+            if let Some(last) = records.last() {
+                let next = watermark.map_or(last.system_modstamp, |w| w.max(last.system_modstamp));
+                watermark = Some(next);
+                decided.changes.watermark = Some((query.object, next));
+            }
+            drop(records);
             let room = cap.map(|cap| cap.saturating_sub(run.report.seen));
-            let next = batch.next.filter(|_| room != Some(0));
-            let read_ahead = next.is_some()
-                && batch.deferred.is_none()
+            let next = next.filter(|_| room != Some(0));
+            let read_ahead = self.options.read_ahead
+                && next.is_some()
+                && deferred.is_none()
                 && self.budget_at(t, Priority::Background, percent).is_none();
 
-            let store = async {
-                let mut changes = self
-                    .decide_page(t, &records, &phones, follow_conversions, run)
-                    .await?;
-                // Records come ordered by (SystemModstamp, Id): the last one is how far we
-                // got. Never move the watermark back (an incremental page may lie inside the
-                // overlap).
-                if let Some(last) = records.last() {
-                    let next =
-                        watermark.map_or(last.system_modstamp, |w| w.max(last.system_modstamp));
-                    watermark = Some(next);
-                    changes.watermark = Some((query.object, next));
-                }
+            let report = run.committed(&decided);
+            let touched = std::mem::take(&mut decided.touched);
+            let changes = decided.changes;
+            let (run_id, requests_before) = (run.id, run.requests_before);
+            let store = async move {
                 p.customers.apply_changes(t, &changes).await?;
-                run.count_committed(&changes);
-                run.report.api_requests =
-                    p.usage.requests_sent(t).saturating_sub(run.requests_before);
-                p.runs.update_run(t, run.id, &run.report, None).await?;
-                Ok::<(), SyncError>(())
+                let mut report = report;
+                report.api_requests = p.usage.requests_sent(t).saturating_sub(requests_before);
+                p.runs.update_run(t, run_id, &report, None).await?;
+                Ok::<SyncReport, SyncError>(report)
             };
             match next {
                 Some(next) if read_ahead => {
-                    let read = self.read_batch(t, query, Some(next), room, percent);
+                    // The next batch is read, looked up and mostly decided while this one is
+                    // stored; `touched` says which of its records must wait for the commit.
+                    let (index, lease) = (&mut run.index, &run.lease);
+                    let read = async {
+                        let batch = self
+                            .read_batch(t, query, Some(next), room, percent, lease)
+                            .await?;
+                        let early = self
+                            .prepare(t, &batch, follow_conversions, &touched, index)
+                            .await?;
+                        Ok((batch, early))
+                    };
                     let (stored, read) = futures::future::join(store, read).await;
-                    stored?;
+                    run.report = stored?;
                     ahead = Some(read);
                 }
                 Some(next) => {
-                    store.await?;
+                    run.report = store.await?;
                     cursor = Some(next);
                 }
-                None => store.await?,
+                None => run.report = store.await?,
             }
             progress(SyncProgress {
                 object: query.object,
                 seen: seen_here,
-                total: batch.total_size,
+                total: total_size,
             });
-            if let Some(reason) = batch.deferred {
+            if let Some(reason) = deferred {
                 return Ok(Some(reason));
             }
             if ahead.is_none() && cursor.is_none() {
@@ -520,8 +558,15 @@ impl CustomerSync {
         }
     }
 
-    /// Renews the run's lease on the tenant's `sync` lock (R16: one run at a time).
-    async fn renew(&self, t: &TenantId) -> Result<(), SyncError> {
+    /// Renews the run's lease on the tenant's `sync` lock (R16: one run at a time) once a
+    /// third of it has passed since it was last taken: the lease is a row the store writes,
+    /// and renewing before every page made each page wait for the commit in progress.
+    async fn renew(&self, t: &TenantId, lease: &Lease) -> Result<(), SyncError> {
+        let now = self.ports.clock.now();
+        let due = TimeDelta::from_std(self.options.lock_ttl / 3).unwrap_or(TimeDelta::MAX);
+        if now.signed_duration_since(lease.taken_at()) < due {
+            return Ok(());
+        }
         let renewed = self
             .ports
             .locks
@@ -530,10 +575,11 @@ impl CustomerSync {
                 LOCK_KEY,
                 &self.options.holder,
                 self.options.lock_ttl,
-                self.ports.clock.now(),
+                now,
             )
             .await?;
         if renewed {
+            lease.taken(now);
             Ok(())
         } else {
             Err(SyncError::LockLost)
@@ -550,6 +596,7 @@ impl CustomerSync {
         mut cursor: Option<PageCursor>,
         room: Option<u64>,
         percent: u8,
+        lease: &Lease,
     ) -> Result<Batch, SyncError> {
         let limit = room.map_or(usize::MAX, |r| usize::try_from(r).unwrap_or(usize::MAX));
         // Room for a full commit and one more page, so the batch is never moved to grow.
@@ -563,7 +610,7 @@ impl CustomerSync {
         loop {
             if !records.is_empty() {
                 // Several slow pages may go into one commit: the lease must outlast each.
-                self.renew(t).await?;
+                self.renew(t, lease).await?;
             }
             let page = self
                 .ports
@@ -632,7 +679,7 @@ impl CustomerSync {
         let mut page = PageOut::default();
         for d in &deleted {
             run.index.unsee(&d.record);
-            page.clear_duplicate(&d.record, run);
+            page.clear_duplicate(&d.record, &mut run.index);
             let Some(ci) = book.linked(&d.record) else {
                 continue;
             };
@@ -654,45 +701,37 @@ impl CustomerSync {
                         merged.dirty,
                     );
                     run.index.see(winner, number.e164());
-                    page.clear_duplicate(&winner.record, run);
+                    page.clear_duplicate(&winner.record, &mut run.index);
                 }
                 None => book.unlink(ci),
             }
         }
-        let changes = page.into_changes(book);
-        p.customers.apply_changes(t, &changes).await?;
-        run.count_committed(&changes);
+        let decided = page.into_decided(book);
+        p.customers.apply_changes(t, &decided.changes).await?;
+        run.report = run.committed(&decided);
         Ok(())
     }
 
-    /// Decides one page with the pure rules (R11–R15) and returns its changes, unapplied.
-    /// IO: one `find_by_records`, at most one `fetch_records` (conversions), one
-    /// `find_by_numbers`.
-    async fn decide_page(
+    /// Reads the book for the batch's records `idx`: the customers linked to them and the
+    /// customers holding their numbers, and (following conversions, R15) the Contacts that
+    /// linked converted Leads became. IO: one `find_by_records`, at most one
+    /// `fetch_records`, one `find_by_numbers`.
+    async fn load_book(
         &self,
         t: &TenantId,
-        records: &[SfRecord],
-        phones: &[ParsedPhone],
+        b: &Batch,
+        idx: &[usize],
         follow_conversions: bool,
-        run: &mut Run,
-    ) -> Result<CustomerChanges, SyncError> {
+    ) -> Result<(Book, Vec<SfRecord>), SyncError> {
         let p = &self.ports;
+        let records = &b.records;
         let mut book = Book::default();
-        let converted_to = |r: &SfRecord| {
-            r.converted_contact_id
-                .clone()
-                .map(|id| SalesforceRecordRef {
-                    object: SfObject::Contact,
-                    id,
-                })
-        };
-        let is_converted = |r: &SfRecord| r.record.object == SfObject::Lead && r.is_converted;
-
-        let mut refs: Vec<SalesforceRecordRef> = records.iter().map(|r| r.record.clone()).collect();
+        let mut refs: Vec<SalesforceRecordRef> =
+            idx.iter().map(|&i| records[i].record.clone()).collect();
         if follow_conversions {
             refs.extend(
-                records
-                    .iter()
+                idx.iter()
+                    .map(|&i| &records[i])
                     .filter(|r| is_converted(r))
                     .filter_map(converted_to),
             );
@@ -704,8 +743,9 @@ impl CustomerSync {
         // R15: only a converted Lead that is linked needs its Contact.
         let mut contacts: Vec<SfRecord> = Vec::new();
         if follow_conversions {
-            let wanted: Vec<SalesforceRecordRef> = records
+            let wanted: Vec<SalesforceRecordRef> = idx
                 .iter()
+                .map(|&i| &records[i])
                 .filter(|r| is_converted(r) && book.linked(&r.record).is_some())
                 .filter_map(converted_to)
                 .collect();
@@ -714,9 +754,9 @@ impl CustomerSync {
             }
         }
 
-        let mut numbers: Vec<String> = phones
+        let mut numbers: Vec<String> = idx
             .iter()
-            .filter_map(|p| p.as_ref()?.as_ref().ok())
+            .filter_map(|&i| b.phones[i].as_ref()?.as_ref().ok())
             .map(|n| n.e164().to_owned())
             .chain(
                 contacts
@@ -730,39 +770,79 @@ impl CustomerSync {
         if !numbers.is_empty() {
             book.load(p.customers.find_by_numbers(t, &numbers).await?);
         }
+        Ok((book, contacts))
+    }
 
-        let mut page = PageOut::default();
-        // Linked records first: a record moving away frees its number before newcomers to
-        // that number are decided (see the module docs).
-        let (linked, unlinked): (Vec<usize>, Vec<usize>) =
-            (0..records.len()).partition(|&i| book.linked(&records[i].record).is_some());
-        for i in linked.into_iter().chain(unlinked) {
-            let r = &records[i];
-            if is_converted(r) {
-                let contact = converted_to(r).and_then(|c| contacts.iter().find(|x| x.record == c));
-                match book.linked(&r.record) {
-                    Some(ci) if follow_conversions => {
-                        page.conversion(&mut book, ci, r, contact, run);
-                    }
-                    _ => {
-                        run.index.unsee(&r.record);
-                        page.clear_duplicate(&r.record, run);
-                        page.skip(skip::CONVERTED, run);
-                    }
-                }
-                continue;
-            }
-            match &phones[i] {
-                Some(Ok(number)) => page.incoming(&mut book, r, number, run),
-                Some(Err(PhoneError::Invalid(_))) => {
-                    page.numberless(&mut book, r, skip::INVALID_NUMBER, run);
-                }
-                None | Some(Err(PhoneError::NoNumber)) => {
-                    page.numberless(&mut book, r, skip::NO_PHONE, run);
-                }
-            }
+    /// Reads the book for a batch and decides every record whose decision the commit in
+    /// flight cannot change; the others wait for [`Self::finish_decide`]. `touched` holds the
+    /// keys of the rows that commit writes (empty when nothing is being stored, and then
+    /// everything is decided here).
+    ///
+    /// Sound because a lookup by a key no row of the commit had or gets returns the same
+    /// rows, unchanged, before and after it, and records are decided early only when none of
+    /// their keys, nor of the records they share a customer, number or record with, is
+    /// touched ([`dependent`]).
+    async fn prepare(
+        &self,
+        t: &TenantId,
+        b: &Batch,
+        follow_conversions: bool,
+        touched: &Touched,
+        ix: &mut RunIndex,
+    ) -> Result<Early, SyncError> {
+        let all: Vec<usize> = (0..b.records.len()).collect();
+        if !touched.is_empty() && follow_conversions && b.records.iter().any(is_converted) {
+            // A conversion's Contact, read later, may carry any number: decide the batch
+            // after the commit.
+            return Ok(Early {
+                decided: Decided::default(),
+                later: all,
+            });
         }
-        Ok(page.into_changes(book))
+        let (book, contacts) = self.load_book(t, b, &all, follow_conversions).await?;
+        if touched.is_empty() {
+            return Ok(Early {
+                decided: decide_loaded(book, b, &all, &contacts, follow_conversions, ix),
+                later: Vec::new(),
+            });
+        }
+        let later = dependent(b, &book, touched, ix);
+        let mut is_later = vec![false; all.len()];
+        for &i in &later {
+            is_later[i] = true;
+        }
+        let now: Vec<usize> = all.into_iter().filter(|&i| !is_later[i]).collect();
+        Ok(Early {
+            decided: decide_loaded(book, b, &now, &contacts, follow_conversions, ix),
+            later,
+        })
+    }
+
+    /// Decides the records [`Self::prepare`] left for after the previous commit, on a book
+    /// read now, and adds them to the batch's decisions.
+    async fn finish_decide(
+        &self,
+        t: &TenantId,
+        b: &Batch,
+        early: Early,
+        follow_conversions: bool,
+        ix: &mut RunIndex,
+    ) -> Result<Decided, SyncError> {
+        let mut decided = early.decided;
+        if !early.later.is_empty() {
+            let (book, contacts) = self
+                .load_book(t, b, &early.later, follow_conversions)
+                .await?;
+            decided.merge(decide_loaded(
+                book,
+                b,
+                &early.later,
+                &contacts,
+                follow_conversions,
+                ix,
+            ));
+        }
+        Ok(decided)
     }
 
     /// R11: one write-back round. `Ok(Some(_))` is a deferral (C3). Per-record failures are
@@ -902,9 +982,166 @@ struct Batch {
     deferred: Option<DeferReason>,
 }
 
+/// A batch's decisions made before the previous commit was stored (see
+/// [`CustomerSync::prepare`]), and the records left for after it.
+struct Early {
+    decided: Decided,
+    /// Indexes into the batch's records, in page order.
+    later: Vec<usize>,
+}
+
+fn is_converted(r: &SfRecord) -> bool {
+    r.record.object == SfObject::Lead && r.is_converted
+}
+
+fn converted_to(r: &SfRecord) -> Option<SalesforceRecordRef> {
+    r.converted_contact_id
+        .clone()
+        .map(|id| SalesforceRecordRef {
+            object: SfObject::Contact,
+            id,
+        })
+}
+
+/// Decides the batch's records `idx` with the pure rules (R11–R15) on `book` (read by
+/// [`CustomerSync::load_book`] for at least these records); returns the changes, unapplied.
+fn decide_loaded(
+    mut book: Book,
+    b: &Batch,
+    idx: &[usize],
+    contacts: &[SfRecord],
+    follow_conversions: bool,
+    ix: &mut RunIndex,
+) -> Decided {
+    let records = &b.records;
+    let mut page = PageOut::default();
+    // Linked records first: a record moving away frees its number before newcomers to that
+    // number are decided (see the module docs).
+    let (linked, unlinked): (Vec<usize>, Vec<usize>) = idx
+        .iter()
+        .partition(|&&i| book.linked(&records[i].record).is_some());
+    for i in linked.into_iter().chain(unlinked) {
+        let r = &records[i];
+        if is_converted(r) {
+            let contact = converted_to(r).and_then(|c| contacts.iter().find(|x| x.record == c));
+            match book.linked(&r.record) {
+                Some(ci) if follow_conversions => {
+                    page.conversion(&mut book, ci, r, contact, ix);
+                }
+                _ => {
+                    ix.unsee(&r.record);
+                    page.clear_duplicate(&r.record, ix);
+                    page.skip(skip::CONVERTED);
+                }
+            }
+            continue;
+        }
+        match &b.phones[i] {
+            Some(Ok(number)) => page.incoming(&mut book, r, number, ix),
+            Some(Err(PhoneError::Invalid(_))) => {
+                page.numberless(&mut book, r, skip::INVALID_NUMBER, ix);
+            }
+            None | Some(Err(PhoneError::NoNumber)) => {
+                page.numberless(&mut book, r, skip::NO_PHONE, ix);
+            }
+        }
+    }
+    page.into_decided(book)
+}
+
+/// The records of `b` whose decision may depend on the commit that writes `touched`, in
+/// page order: those with a number or record in `touched`, and every record connected to
+/// one of them through a number or record (the rules decide such records together: R14,
+/// R18). A record's keys are its record, its number, the number the run last saw it with,
+/// and the number and record of the customers `book` links to it or has holding its number.
+///
+/// `book` was read before that commit. A row the commit writes has all its numbers and
+/// records, before and after, in `touched`, so any record that reaches such a row through
+/// a key is dependent; the others only see rows the commit leaves as they are.
+fn dependent(b: &Batch, book: &Book, touched: &Touched, ix: &RunIndex) -> Vec<usize> {
+    #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+    enum Key {
+        Number(u64),
+        Record(RecKey),
+    }
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let n = b.records.len();
+    let mut parent: Vec<usize> = (0..n).collect();
+    let mut first: HashMap<Key, usize> = HashMap::default();
+    let mut seeds = Vec::new();
+    let mut keys = Vec::with_capacity(6);
+    for (i, r) in b.records.iter().enumerate() {
+        keys.clear();
+        keys.push(Key::Record(RecKey::of(&r.record)));
+        if let Some(Ok(number)) = &b.phones[i] {
+            keys.push(Key::Number(number_key(number.e164())));
+            if let Some(link) = book
+                .holder(number.e164())
+                .and_then(|h| book.get(h).link.as_ref())
+            {
+                keys.push(Key::Record(RecKey::of(&link.record)));
+            }
+        }
+        if let Some(ci) = book.linked(&r.record) {
+            keys.push(Key::Number(number_key(book.get(ci).number.e164())));
+        }
+        if let Some(last) = ix.number_of(&r.record) {
+            keys.push(Key::Number(last));
+        }
+        let mut seed = false;
+        for &k in &keys {
+            seed |= match k {
+                Key::Number(x) => touched.numbers.contains(&x),
+                Key::Record(x) => touched.records.contains(&x),
+            };
+            match first.entry(k) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                std::collections::hash_map::Entry::Occupied(o) => {
+                    let (a, b) = (root(&mut parent, i), root(&mut parent, *o.get()));
+                    parent[a] = b;
+                }
+            }
+        }
+        if seed {
+            seeds.push(i);
+        }
+    }
+    let seeded: HashSet<usize> = seeds.into_iter().map(|i| root(&mut parent, i)).collect();
+    (0..n)
+        .filter(|&i| seeded.contains(&root(&mut parent, i)))
+        .collect()
+}
+
+/// When the run last took its lease, in milliseconds since the epoch; shared by the reads
+/// and the commits that run side by side.
+struct Lease(std::sync::atomic::AtomicI64);
+
+impl Lease {
+    fn new(at: DateTime<Utc>) -> Self {
+        Self(std::sync::atomic::AtomicI64::new(at.timestamp_millis()))
+    }
+    fn taken_at(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp_millis(self.0.load(std::sync::atomic::Ordering::Relaxed))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+    }
+    fn taken(&self, at: DateTime<Utc>) {
+        self.0
+            .store(at.timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The state of one run.
 struct Run {
     id: i64,
+    lease: Lease,
     settings: IntegrationSettings,
     requests_before: u64,
     report: SyncReport,
@@ -912,22 +1149,30 @@ struct Run {
 }
 
 impl Run {
-    /// R17 counts of customers, from what was actually committed.
-    fn count_committed(&mut self, c: &CustomerChanges) {
-        self.report.created += c.creates.len() as u64;
-        self.report.updated += c.updates.len() as u64;
-        self.report.unlinked += c.unlinks.len() as u64;
+    /// The report once `d` is committed (R17 counts what was committed). Taken right after
+    /// `d` is decided, before the next batch is decided while `d` is being stored.
+    fn committed(&self, d: &Decided) -> SyncReport {
+        let mut report = self.report.clone();
+        let c = &d.changes;
+        report.created += c.creates.len() as u64;
+        report.updated += c.updates.len() as u64;
+        report.unlinked += c.unlinks.len() as u64;
+        report.unchanged += d.unchanged;
+        for (reason, n) in &d.skipped {
+            *report.skipped.entry((*reason).to_owned()).or_default() += n;
+        }
         // Counted from the run's current duplicate set, not from loss events: which record
         // "lost" first depends on page order, the final set does not (R14).
         let duplicates = self.index.duplicates;
-        self.report.duplicates = duplicates;
+        report.duplicates = duplicates;
         if duplicates > 0 {
-            self.report
+            report
                 .skipped
                 .insert(skip::DUPLICATE.to_owned(), duplicates);
         } else {
-            self.report.skipped.remove(skip::DUPLICATE);
+            report.skipped.remove(skip::DUPLICATE);
         }
+        report
     }
 }
 
@@ -1136,6 +1381,13 @@ impl RunIndex {
         }
     }
 
+    /// The number (`number_key`) this run last saw the record with.
+    fn number_of(&self, record: &SalesforceRecordRef) -> Option<u64> {
+        let m = self.records.get(&RecKey::of(record))?;
+        let n = m.0 & Mark::NUMBER;
+        (n != 0).then_some(n)
+    }
+
     fn is_fresh(&self, record: &SalesforceRecordRef) -> bool {
         self.records
             .get(&RecKey::of(record))
@@ -1278,22 +1530,31 @@ struct PageOut {
     clear_duplicates: Vec<SalesforceRecordRef>,
     /// The members of `clear_duplicates`, for constant-time membership.
     cleared: HashSet<SalesforceRecordRef>,
+    /// R17 counts, added to the run's report when these changes are committed.
+    skipped: HashMap<&'static str, u64>,
+    unchanged: u64,
 }
 
 impl PageOut {
-    fn skip(&mut self, reason: &str, run: &mut Run) {
-        *run.report.skipped.entry(reason.to_owned()).or_default() += 1;
+    fn skip(&mut self, reason: &'static str) {
+        *self.skipped.entry(reason).or_default() += 1;
     }
 
-    fn clear_duplicate(&mut self, record: &SalesforceRecordRef, run: &mut Run) {
-        run.index.set_duplicate(record, false);
+    fn clear_duplicate(&mut self, record: &SalesforceRecordRef, ix: &mut RunIndex) {
+        ix.set_duplicate(record, false);
         if self.cleared.insert(record.clone()) {
             self.clear_duplicates.push(record.clone());
         }
     }
 
-    fn duplicate(&mut self, e164: &str, loser: &Seen, winner: &SalesforceRecordRef, run: &mut Run) {
-        run.index.set_duplicate(&loser.candidate.record, true);
+    fn duplicate(
+        &mut self,
+        e164: &str,
+        loser: &Seen,
+        winner: &SalesforceRecordRef,
+        ix: &mut RunIndex,
+    ) {
+        ix.set_duplicate(&loser.candidate.record, true);
         if self.cleared.remove(&loser.candidate.record) {
             self.clear_duplicates
                 .retain(|r| r != &loser.candidate.record);
@@ -1311,23 +1572,29 @@ impl PageOut {
     /// R12/R13: a record without a usable number forms no customer; the customer linked to
     /// it (if any) is unlinked — unless a newer local edit of the Phone is waiting to be
     /// written back, which will give the record its number again (R11).
-    fn numberless(&mut self, book: &mut Book, r: &SfRecord, reason: &str, run: &mut Run) {
-        self.skip(reason, run);
-        run.index.unsee(&r.record);
-        self.clear_duplicate(&r.record, run);
+    fn numberless(
+        &mut self,
+        book: &mut Book,
+        r: &SfRecord,
+        reason: &'static str,
+        ix: &mut RunIndex,
+    ) {
+        self.skip(reason);
+        ix.unsee(&r.record);
+        self.clear_duplicate(&r.record, ix);
         if let Some(ci) = book.linked(&r.record) {
             let c = book.get(ci);
             let local_phone_wins = c.dirty.contains(&SyncedField::Phone)
                 && c.edited_at.is_some_and(|at| at > r.last_modified);
             if !local_phone_wins {
                 book.unlink(ci);
-                run.index.set_fresh(&r.record, false);
+                ix.set_fresh(&r.record, false);
             }
         }
     }
 
     /// R11/R14/R18: a record with a valid number.
-    fn incoming(&mut self, book: &mut Book, r: &SfRecord, number: &PhoneNumber, run: &mut Run) {
+    fn incoming(&mut self, book: &mut Book, r: &SfRecord, number: &PhoneNumber, ix: &mut RunIndex) {
         let cr = book.linked(&r.record);
         // The number the record ends up with: a newer local Phone edit keeps the customer's.
         let merged_cr = cr.map(|ci| merge_incoming(book.get(ci), r, number));
@@ -1335,7 +1602,7 @@ impl PageOut {
             .as_ref()
             .map_or_else(|| number.clone(), |m| m.number.clone());
         let e164 = target.e164().to_owned();
-        run.index.see(r, &e164);
+        ix.see(r, &e164);
         let holder = book.holder(&e164);
 
         // R14 first clause: linked to the number's customer → it keeps it.
@@ -1352,17 +1619,17 @@ impl PageOut {
                 );
             } else {
                 // The echo of our own write-back, or a re-read inside the overlap (R11).
-                run.report.unchanged += 1;
+                self.unchanged += 1;
             }
-            self.clear_duplicate(&r.record, run);
+            self.clear_duplicate(&r.record, ix);
             return;
         }
 
-        let mut candidates: Vec<Seen> = run.index.carriers(&e164);
+        let mut candidates: Vec<Seen> = ix.carriers(&e164);
         if let Some(h) = holder
             && let Some(link) = book.get(h).link.clone()
         {
-            let before_run = !run.index.is_fresh(&link.record);
+            let before_run = !ix.is_fresh(&link.record);
             match candidates
                 .iter_mut()
                 .find(|s| s.candidate.record == link.record)
@@ -1388,11 +1655,11 @@ impl PageOut {
             if let Some(ci) = cr {
                 // Its record now belongs to another number's customer.
                 book.unlink(ci);
-                run.index.set_fresh(&r.record, false);
+                ix.set_fresh(&r.record, false);
             }
             if let Some(me) = candidates.iter().find(|s| s.candidate.record == r.record) {
                 let me = me.clone();
-                self.duplicate(&e164, &me, &winner.record, run);
+                self.duplicate(&e164, &me, &winner.record, ix);
             }
             return;
         }
@@ -1404,23 +1671,23 @@ impl PageOut {
                     system_modstamp: Some(r.system_modstamp),
                 };
                 book.create(number.clone(), r.customer_fields(), link);
-                run.index.set_fresh(&r.record, true);
+                ix.set_fresh(&r.record, true);
             }
             Some(h) => {
                 if let Some(ci) = cr {
                     book.unlink(ci);
                 }
                 if let Some(old) = book.get(h).link.clone() {
-                    run.index.set_fresh(&old.record, false);
+                    ix.set_fresh(&old.record, false);
                 }
                 let m = merge_incoming(book.get(h), r, number);
                 book.apply(h, m.number, m.fields, Some(m.link), m.dirty);
-                run.index.set_fresh(&r.record, true);
+                ix.set_fresh(&r.record, true);
             }
         }
-        self.clear_duplicate(&r.record, run);
+        self.clear_duplicate(&r.record, ix);
         for loser in candidates.iter().filter(|s| s.candidate.record != r.record) {
-            self.duplicate(&e164, loser, &r.record, run);
+            self.duplicate(&e164, loser, &r.record, ix);
         }
     }
 
@@ -1432,16 +1699,16 @@ impl PageOut {
         ci: usize,
         lead: &SfRecord,
         contact: Option<&SfRecord>,
-        run: &mut Run,
+        ix: &mut RunIndex,
     ) {
-        run.index.unsee(&lead.record);
-        self.clear_duplicate(&lead.record, run);
-        run.index.set_fresh(&lead.record, false);
+        ix.unsee(&lead.record);
+        self.clear_duplicate(&lead.record, ix);
+        ix.set_fresh(&lead.record, false);
         let (Conversion::Relink(merged), Some(contact)) =
             (follow_conversion(book.get(ci), contact), contact)
         else {
             book.unlink(ci);
-            self.skip(skip::CONVERTED, run);
+            self.skip(skip::CONVERTED);
             return;
         };
         let e164 = merged.number.e164().to_owned();
@@ -1450,12 +1717,12 @@ impl PageOut {
         if contact_has_customer {
             // The Contact already has its own customer: this one lost its record.
             book.unlink(ci);
-            self.skip(skip::CONVERTED, run);
+            self.skip(skip::CONVERTED);
         } else if number_taken {
             // R18: another customer holds the Contact's number; the Contact competes for it
             // like any incoming record, and this customer is unlinked.
             book.unlink(ci);
-            self.incoming(book, contact, &merged.number, run);
+            self.incoming(book, contact, &merged.number, ix);
         } else {
             // The same person, now a Contact: the link continues (it counts as linked before
             // this run for R14).
@@ -1466,22 +1733,26 @@ impl PageOut {
                 Some(merged.link),
                 merged.dirty,
             );
-            run.index.see(contact, &e164);
-            self.clear_duplicate(&contact.record, run);
+            ix.see(contact, &e164);
+            self.clear_duplicate(&contact.record, ix);
         }
     }
 
-    fn into_changes(self, book: Book) -> CustomerChanges {
+    /// The page's outcome: the book's changes, the counts to add when they are committed,
+    /// and the keys of every customer row they write.
+    fn into_decided(self, book: Book) -> Decided {
         let mut changes = CustomerChanges {
             duplicates: self.duplicates,
             clear_duplicates: self.clear_duplicates,
             ..CustomerChanges::default()
         };
+        let mut touched = Touched::default();
         for e in book.entries {
             let c = e.customer;
             match e.original {
                 None => {
                     // Created by this page; a create is always linked.
+                    touched.add(&c);
                     changes.creates.push(NewCustomer {
                         number: c.number,
                         fields: c.fields,
@@ -1490,6 +1761,8 @@ impl PageOut {
                 }
                 Some(o) if o == c => {}
                 Some(o) => {
+                    touched.add(&o);
+                    touched.add(&c);
                     let relinked_or_edited = c.link.is_some()
                         || c.fields != o.fields
                         || c.number.e164() != o.number.e164()
@@ -1509,7 +1782,62 @@ impl PageOut {
                 }
             }
         }
-        changes
+        Decided {
+            changes,
+            skipped: self.skipped,
+            unchanged: self.unchanged,
+            touched,
+        }
+    }
+}
+
+/// The numbers and records of the customer rows one commit writes, before and after: the
+/// only keys whose lookups that commit can change.
+#[derive(Default)]
+struct Touched {
+    numbers: HashSet<u64>,
+    records: HashSet<RecKey>,
+}
+
+impl Touched {
+    fn add(&mut self, c: &Customer) {
+        self.numbers.insert(number_key(c.number.e164()));
+        if let Some(link) = &c.link {
+            self.records.insert(RecKey::of(&link.record));
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.numbers.is_empty() && self.records.is_empty()
+    }
+}
+
+/// Decided, not yet committed: the changes of a batch and the report counts that go with
+/// them (R17 counts what was committed).
+#[derive(Default)]
+struct Decided {
+    changes: CustomerChanges,
+    skipped: HashMap<&'static str, u64>,
+    unchanged: u64,
+    touched: Touched,
+}
+
+impl Decided {
+    /// Adds the decisions about other records of the same batch (no customer, number or
+    /// record in common with these).
+    fn merge(&mut self, other: Decided) {
+        let c = &mut self.changes;
+        c.creates.extend(other.changes.creates);
+        c.updates.extend(other.changes.updates);
+        c.unlinks.extend(other.changes.unlinks);
+        c.duplicates.extend(other.changes.duplicates);
+        c.clear_duplicates.extend(other.changes.clear_duplicates);
+        for (reason, n) in other.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        self.unchanged += other.unchanged;
+        self.touched.numbers.extend(other.touched.numbers);
+        self.touched.records.extend(other.touched.records);
     }
 }
 
@@ -1645,6 +1973,33 @@ mod tests {
         requests: AtomicU64,
         usage: Mutex<Option<ApiUsage>>,
         settings: Mutex<IntegrationSettings>,
+        /// `apply_changes` answers only when polled a second time, so what runs beside a
+        /// commit (the next batch's read, lookups and early decisions) sees the store before
+        /// it, as with a real database.
+        slow_commits: std::sync::atomic::AtomicBool,
+        /// The clock; each `fetch_page` moves it on by `page_minutes`.
+        now: Mutex<DateTime<Utc>>,
+        page_minutes: std::sync::atomic::AtomicI64,
+        /// Another holder takes the `sync` lock during the `fetch_page` call with this index.
+        takeover_at_fetch: Mutex<Option<usize>>,
+        lock_calls: AtomicU64,
+    }
+
+    /// Pending once, then ready.
+    #[derive(Default)]
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
     }
 
     impl World {
@@ -1669,6 +2024,11 @@ mod tests {
                 requests: AtomicU64::new(0),
                 usage: Mutex::new(None),
                 settings: Mutex::new(IntegrationSettings::default()),
+                slow_commits: std::sync::atomic::AtomicBool::new(false),
+                now: Mutex::new(at(NOW)),
+                page_minutes: std::sync::atomic::AtomicI64::new(0),
+                takeover_at_fetch: Mutex::new(None),
+                lock_calls: AtomicU64::new(0),
             })
         }
 
@@ -1803,6 +2163,11 @@ mod tests {
             let mut sf = self.sf.lock().unwrap();
             let call = sf.fetches.len();
             sf.fetches.push((q.clone(), cursor.clone()));
+            *self.now.lock().unwrap() +=
+                TimeDelta::minutes(self.page_minutes.load(Ordering::SeqCst));
+            if *self.takeover_at_fetch.lock().unwrap() == Some(call) {
+                self.db.lock().unwrap().lock = Some("another-instance".into());
+            }
             if sf.fail_fetch.as_ref().is_some_and(|(n, _)| *n == call) {
                 let (_, e) = sf.fail_fetch.take().unwrap();
                 return Err(e);
@@ -2038,6 +2403,9 @@ mod tests {
             _: &TenantId,
             ch: &CustomerChanges,
         ) -> Result<(), StoreError> {
+            if self.slow_commits.load(Ordering::SeqCst) {
+                YieldOnce::default().await;
+            }
             let mut db = self.db.lock().unwrap();
             let mut customers = db.customers.clone();
             let mut next_id = db.next_id;
@@ -2211,6 +2579,7 @@ mod tests {
             _: Duration,
             _: DateTime<Utc>,
         ) -> Result<bool, StoreError> {
+            self.lock_calls.fetch_add(1, Ordering::SeqCst);
             let mut db = self.db.lock().unwrap();
             match &db.lock {
                 Some(h) if h != holder => Ok(false),
@@ -2246,7 +2615,7 @@ mod tests {
 
     impl Clock for World {
         fn now(&self) -> DateTime<Utc> {
-            at(NOW)
+            *self.now.lock().unwrap()
         }
     }
 
@@ -2815,6 +3184,221 @@ mod tests {
             w.customers().len(),
             3,
             "lead 30 is old (before the window): not read"
+        );
+    }
+
+    /// What a run leaves, without the store's ids (which depend on the order of creates).
+    #[derive(Debug, PartialEq)]
+    struct Outcome {
+        customers: Vec<(String, CustomerFields, Option<SfLink>, Vec<SyncedField>)>,
+        duplicates: Vec<(String, SalesforceRecordRef, SalesforceRecordRef)>,
+        report: SyncReport,
+    }
+
+    fn outcome(w: &World, mut report: SyncReport) -> Outcome {
+        let mut customers: Vec<_> = w
+            .customers()
+            .into_iter()
+            .map(|c| (c.number.e164().to_owned(), c.fields, c.link, c.dirty))
+            .collect();
+        customers.sort_by(|a, b| a.0.cmp(&b.0));
+        let db = w.db.lock().unwrap();
+        let duplicates = db
+            .duplicates
+            .values()
+            .map(|d| (d.number.clone(), d.record.clone(), d.winner.clone()))
+            .collect();
+        // Requests depend on how lookups are grouped, not on what was decided.
+        report.api_requests = 0;
+        Outcome {
+            customers,
+            duplicates,
+            report,
+        }
+    }
+
+    fn pool_number(i: usize) -> String {
+        // The last one is not a valid number (R13).
+        if i == 7 {
+            "12".to_owned()
+        } else {
+            format!("03-5555-{i:04}")
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+        /// R14–R18 decisions do not depend on pipelining: a batch read, looked up and decided
+        /// while the previous one is being stored ends in the same book, duplicates and report
+        /// as batches taken one at a time. The commits answer only after the next batch was
+        /// looked up, so its early lookups see the store before the commit; numbers and
+        /// records shared across batches, customers from earlier runs and conversions make
+        /// some records depend on the commit in flight.
+        #[test]
+        fn r14_r16_deciding_the_next_batch_during_a_commit_changes_nothing(
+            recs in proptest::collection::vec(
+                (
+                    proptest::bool::ANY,
+                    0u32..12,
+                    proptest::option::weighted(0.85, 0usize..8),
+                    0i64..40,
+                    proptest::bool::weighted(0.15),
+                ),
+                1..48,
+            ),
+            existing in proptest::collection::vec(
+                (0usize..7, proptest::option::weighted(0.8, (proptest::bool::ANY, 0u32..12))),
+                0..8,
+            ),
+            incremental in proptest::bool::ANY,
+        ) {
+            let mut ids = HashSet::default();
+            let records: Vec<SfRecord> = recs
+                .iter()
+                .filter(|(is_lead, n, ..)| ids.insert((*is_lead, *n)))
+                .map(|&(is_lead, n, phone, minute, converted)| {
+                    let r = if is_lead { lead(n) } else { contact(n) };
+                    let mut x = rec(r, phone.map(pool_number).as_deref(), minute);
+                    x.last_modified = at(minute * 7 % 40);
+                    if is_lead && converted {
+                        x.is_converted = true;
+                        x.converted_contact_id = Some(sfid(SfObject::Contact, n));
+                    }
+                    x
+                })
+                .collect();
+            let (mut numbers, mut links) = (HashSet::default(), HashSet::default());
+            let customers: Vec<Customer> = existing
+                .iter()
+                .filter(|(i, link)| {
+                    numbers.insert(*i) && link.is_none_or(|l| links.insert(l))
+                })
+                .enumerate()
+                .map(|(k, &(i, link))| Customer {
+                    id: CustomerId(k as i64 + 1),
+                    number: num(&pool_number(i)),
+                    fields: CustomerFields {
+                        name: Some(format!("既存{k}")),
+                        ..CustomerFields::default()
+                    },
+                    link: link.map(|(is_lead, n)| SfLink {
+                        record: if is_lead { lead(n) } else { contact(n) },
+                        system_modstamp: Some(at(-1)),
+                    }),
+                    dirty: vec![],
+                    edited_at: None,
+                })
+                .collect();
+            let kind = if incremental { SyncKind::Incremental } else { SyncKind::Initial };
+            let run = |read_ahead: bool| {
+                let w = World::new(records.clone()).page_size(2).with_customers(customers.clone());
+                if incremental {
+                    w.watermark(SfObject::Lead, 0).watermark(SfObject::Contact, 0);
+                }
+                w.slow_commits.store(read_ahead, Ordering::SeqCst);
+                let sync = CustomerSync::new(
+                    w.ports(),
+                    SyncOptions {
+                        records_per_commit: 4,
+                        read_ahead,
+                        ..options()
+                    },
+                );
+                let out = block_on(sync.run(&tenant(), kind, &|_| {}));
+                let out = out.unwrap_or_else(|e| panic!("read_ahead {read_ahead}: {e}"));
+                outcome(&w, out.report)
+            };
+            proptest::prop_assert_eq!(run(true), run(false));
+        }
+    }
+
+    /// The case behind [`dependent`]'s link keys: a Contact linked before the run to the
+    /// customer of 0001 changes to 0002, which the previous commit gave a customer; another
+    /// Contact now carries 0001. Decided one at a time, the linked Contact moves first and
+    /// frees 0001 for the newcomer (R14, R18); the newcomer must therefore wait for the
+    /// commit too, even though none of its own keys was written by it.
+    #[test]
+    fn r14_a_record_sharing_a_customer_with_one_that_waits_for_the_commit_waits_too() {
+        let mut records: Vec<SfRecord> = (1..=4)
+            .map(|n| rec(contact(n), Some(&pool_number(n as usize + 1)), i64::from(n)))
+            .collect();
+        records.push(rec(contact(5), Some(&pool_number(2)), 5));
+        records.push(rec(contact(6), Some(&pool_number(1)), 6));
+        let before = Customer {
+            id: CustomerId(1),
+            number: num(&pool_number(1)),
+            fields: CustomerFields::default(),
+            link: Some(SfLink {
+                record: contact(5),
+                system_modstamp: Some(at(-1)),
+            }),
+            dirty: vec![],
+            edited_at: None,
+        };
+        let run = |read_ahead: bool| {
+            let w = World::new(records.clone())
+                .page_size(2)
+                .with_customers(vec![before.clone()]);
+            w.slow_commits.store(read_ahead, Ordering::SeqCst);
+            let sync = CustomerSync::new(
+                w.ports(),
+                SyncOptions {
+                    records_per_commit: 4,
+                    read_ahead,
+                    ..options()
+                },
+            );
+            let out = block_on(sync.run(&tenant(), SyncKind::Initial, &|_| {})).unwrap();
+            (w, out)
+        };
+        let (w, out) = run(true);
+        let h = w.get(1);
+        assert_eq!(h.number.e164(), num(&pool_number(1)).e164());
+        assert_eq!(h.link.map(|l| l.record), Some(contact(6)));
+        assert_eq!(outcome(&w, out.report), {
+            let (w, out) = run(false);
+            outcome(&w, out.report)
+        });
+    }
+
+    /// R16 (one run at a time): the lease is renewed as it ages, not at every page, and a run
+    /// whose lease another instance took stops with `LockLost`, keeping only whole commits.
+    #[test]
+    fn r16_the_lease_is_renewed_as_it_ages_and_a_run_that_lost_it_stops() {
+        let records: Vec<SfRecord> = (1..=12)
+            .map(|n| rec(lead(n), Some(&format!("03-5555-{n:04}")), i64::from(n)))
+            .collect();
+        let quick = World::new(records.clone())
+            .page_size(2)
+            .targets(true, false);
+        quick.run(SyncKind::Initial).unwrap();
+        // Taken once, never renewed: no time passed (the default lease is 5 minutes).
+        assert_eq!(quick.lock_calls.load(Ordering::SeqCst), 1);
+
+        let slow = World::new(records.clone())
+            .page_size(2)
+            .targets(true, false);
+        slow.page_minutes.store(1, Ordering::SeqCst);
+        slow.run(SyncKind::Initial).unwrap();
+        // Six pages of a minute each: renewed about every 100 s.
+        let calls = slow.lock_calls.load(Ordering::SeqCst);
+        assert!((3..=6).contains(&calls), "{calls} lock calls");
+
+        let lost = World::new(records).page_size(2).targets(true, false);
+        lost.page_minutes.store(2, Ordering::SeqCst);
+        *lost.takeover_at_fetch.lock().unwrap() = Some(2);
+        let err = lost.run(SyncKind::Initial).unwrap_err();
+        assert!(matches!(err, SyncError::LockLost), "{err:?}");
+        let committed = lost.customers().len();
+        assert!(
+            (2..=6).contains(&committed) && committed.is_multiple_of(2),
+            "whole pages before the takeover, none after: {committed}"
+        );
+        assert_eq!(lost.last_run().ok, Some(false));
+        assert_eq!(
+            lost.db.lock().unwrap().lock.as_deref(),
+            Some("another-instance")
         );
     }
 
