@@ -1,7 +1,7 @@
 //! [`SalesforceClient`]: the domain ports implemented over the executor and the transformers.
 
 use crate::config::{ConfigError, SfConfig};
-use crate::executor::{Call, Executor, Target};
+use crate::executor::{Call, Executor, Target, spawn_keeping_request_id};
 use crate::transformers::{
     ACTIVE_USERS_SOQL, DescribeDto, QueryPageDto, SaveResultDto, SearchDto, account_by_name_soql,
     bad_response, collection_record, confirm_phone_hits, deleted_from_json, deleted_soql,
@@ -23,6 +23,7 @@ use domain::{
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use tracing::Instrument as _;
 
 /// Most records one sObject Collections request may carry.
 pub const COLLECTION_LIMIT: usize = 200;
@@ -262,10 +263,18 @@ impl SalesforceReader for SalesforceClient {
             cursor.as_ref(),
             object.as_str(),
         )?;
-        let response = self.exec.execute(t, &call).await?;
-        // Reading 2,000 records is CPU work: off the async threads, so an import's next page
-        // is parsed while the previous one is being stored.
-        let page = tokio::task::spawn_blocking(move || record_page(object, &response.body))
+        // The request runs as a task of its own, so it goes on while the caller is busy
+        // deciding the previous page (an import overlaps the two); reading 2,000 records is
+        // CPU work, done off the async threads.
+        let exec = self.exec.clone();
+        let tenant = t.clone();
+        let fetch = async move {
+            let response = exec.execute(&tenant, &call).await?;
+            tokio::task::spawn_blocking(move || record_page(object, &response.body))
+                .await
+                .map_err(|e| bad_response(format!("reading the {object} page failed: {e}")))?
+        };
+        let page = spawn_keeping_request_id(fetch.in_current_span())
             .await
             .map_err(|e| bad_response(format!("reading the {object} page failed: {e}")))??;
         Ok(RecordPage {

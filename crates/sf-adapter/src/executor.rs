@@ -39,6 +39,21 @@ pub async fn with_request_id<F: Future>(id: impl Into<String>, f: F) -> F::Outpu
     REQUEST_ID.scope(id.into(), f).await
 }
 
+/// `tokio::spawn` that keeps the caller's request id (a task-local) for the new task.
+pub(crate) fn spawn_keeping_request_id<F>(f: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let id = REQUEST_ID.try_with(Clone::clone).ok();
+    tokio::spawn(async move {
+        match id {
+            Some(id) => REQUEST_ID.scope(id, f).await,
+            None => f.await,
+        }
+    })
+}
+
 fn current_request_id() -> String {
     REQUEST_ID
         .try_with(|s| {

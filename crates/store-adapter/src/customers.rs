@@ -18,6 +18,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::{HashMap, HashSet};
+use tracing::Instrument as _;
 
 /// Placeholders per row of a customer insert: 10 values plus the shared tenant and time
 /// (twice), which SQLite binds at every use.
@@ -587,6 +588,66 @@ impl Store {
     }
 }
 
+impl Store {
+    /// [`CustomerStore::apply_changes`]'s transaction.
+    async fn apply_import(
+        &self,
+        t: &TenantId,
+        changes: &CustomerChanges,
+    ) -> Result<(), StoreError> {
+        let now = stamp();
+        let txn = self.begin_write().await?;
+        for ids in changes.unlinks.chunks(IN_LIST) {
+            let mut q = Sql::new(
+                "UPDATE customers SET record_object = NULL, record_id = NULL, \
+                 system_modstamp = NULL, dirty = '[]', updated_at = ",
+            );
+            q.bind(now)
+                .push(" WHERE tenant_id = ")
+                .bind(t.as_str())
+                .push(" AND id IN ")
+                .bind_list(ids.iter().map(|i| i.0));
+            q.execute(&txn)
+                .await
+                .map_err(|e| db_err("unlink customers", e))?;
+        }
+        for u in &changes.updates {
+            update_customer(&txn, t, u, now).await?;
+        }
+        if !changes.creates.is_empty() {
+            let written = insert_customers(&txn, t, &changes.creates, now).await?;
+            if written < changes.creates.len() as u64 {
+                record_displaced_creates(&txn, t, &changes.creates, now).await?;
+            }
+        }
+        for recs in changes.clear_duplicates.chunks(IN_LIST) {
+            let mut q = Sql::new("DELETE FROM duplicates WHERE tenant_id = ");
+            q.bind(t.as_str())
+                .push(" AND record_id IN ")
+                .bind_list(recs.iter().map(|r| r.id.as_str().to_owned()));
+            q.execute(&txn)
+                .await
+                .map_err(|e| db_err("clear duplicates", e))?;
+        }
+        upsert_duplicates(&txn, t, &changes.duplicates, now).await?;
+        if let Some((object, at)) = changes.watermark {
+            let mut q = Sql::new("INSERT INTO watermarks (tenant_id, object, at) VALUES (");
+            q.bind(t.as_str())
+                .push(",")
+                .bind(object.as_str())
+                .push(",")
+                .bind(at)
+                .push(") ON CONFLICT (tenant_id, object) DO UPDATE SET at = excluded.at");
+            q.execute(&txn)
+                .await
+                .map_err(|e| db_err("save watermark", e))?;
+        }
+        txn.commit()
+            .await
+            .map_err(|e| db_err("apply import page", e))
+    }
+}
+
 #[async_trait]
 impl CustomerStore for Store {
     async fn find_by_number(
@@ -670,56 +731,14 @@ impl CustomerStore for Store {
                 )));
             }
         }
-        let now = stamp();
-        let txn = self.begin_write().await?;
-        for ids in changes.unlinks.chunks(IN_LIST) {
-            let mut q = Sql::new(
-                "UPDATE customers SET record_object = NULL, record_id = NULL, \
-                 system_modstamp = NULL, dirty = '[]', updated_at = ",
-            );
-            q.bind(now)
-                .push(" WHERE tenant_id = ")
-                .bind(t.as_str())
-                .push(" AND id IN ")
-                .bind_list(ids.iter().map(|i| i.0));
-            q.execute(&txn)
-                .await
-                .map_err(|e| db_err("unlink customers", e))?;
-        }
-        for u in &changes.updates {
-            update_customer(&txn, t, u, now).await?;
-        }
-        if !changes.creates.is_empty() {
-            let written = insert_customers(&txn, t, &changes.creates, now).await?;
-            if written < changes.creates.len() as u64 {
-                record_displaced_creates(&txn, t, &changes.creates, now).await?;
-            }
-        }
-        for recs in changes.clear_duplicates.chunks(IN_LIST) {
-            let mut q = Sql::new("DELETE FROM duplicates WHERE tenant_id = ");
-            q.bind(t.as_str())
-                .push(" AND record_id IN ")
-                .bind_list(recs.iter().map(|r| r.id.as_str().to_owned()));
-            q.execute(&txn)
-                .await
-                .map_err(|e| db_err("clear duplicates", e))?;
-        }
-        upsert_duplicates(&txn, t, &changes.duplicates, now).await?;
-        if let Some((object, at)) = changes.watermark {
-            let mut q = Sql::new("INSERT INTO watermarks (tenant_id, object, at) VALUES (");
-            q.bind(t.as_str())
-                .push(",")
-                .bind(object.as_str())
-                .push(",")
-                .bind(at)
-                .push(") ON CONFLICT (tenant_id, object) DO UPDATE SET at = excluded.at");
-            q.execute(&txn)
-                .await
-                .map_err(|e| db_err("save watermark", e))?;
-        }
-        txn.commit()
+        // The transaction runs as a task of its own: its statements go on while the caller
+        // (an import deciding its next batch) is busy, instead of waiting to be polled.
+        let store = self.clone();
+        let t = t.clone();
+        let changes = changes.clone();
+        tokio::spawn(async move { store.apply_import(&t, &changes).await }.in_current_span())
             .await
-            .map_err(|e| db_err("apply import page", e))
+            .map_err(|e| StoreError::Unavailable(format!("applying an import page failed: {e}")))?
     }
 
     async fn link(&self, t: &TenantId, id: CustomerId, link: &SfLink) -> Result<(), StoreError> {
