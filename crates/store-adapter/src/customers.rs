@@ -4,7 +4,7 @@
 use crate::convert;
 use crate::entity::{customer, duplicate, watermark};
 use crate::error::db_err;
-use crate::sql::{IN_LIST, Sql, rows_per_statement};
+use crate::sql::{IN_LIST, Sql, rows_per_statement, shaped};
 use crate::store::{Store, stamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -97,7 +97,7 @@ async fn insert_customers(
 ) -> Result<u64, StoreError> {
     let mut written = 0;
     let per_chunk = rows_per_statement(CUSTOMER_PLACEHOLDERS);
-    for chunk in creates.chunks(per_chunk) {
+    for chunk in shaped(creates, per_chunk) {
         let mut q = Sql::with_capacity(
             "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, \
              memo, record_object, record_id, system_modstamp, dirty, created_at, updated_at) VALUES ",
@@ -219,7 +219,7 @@ async fn upsert_duplicates(
     }
     let unique: Vec<&DuplicateEntry> = order.iter().filter_map(|k| last.get(k).copied()).collect();
     let per_chunk = rows_per_statement(DUPLICATE_PLACEHOLDERS);
-    for chunk in unique.chunks(per_chunk) {
+    for chunk in shaped(&unique, per_chunk) {
         let mut q = Sql::new(
             "INSERT INTO duplicates (tenant_id, number, record_object, record_id, winner_object, \
              winner_id, system_modstamp, recorded_at) VALUES ",
@@ -307,7 +307,7 @@ async fn find_numbers<C: ConnectionTrait>(
     e164: &[String],
 ) -> Result<Vec<Customer>, StoreError> {
     let mut out = Vec::new();
-    for chunk in e164.chunks(IN_LIST) {
+    for chunk in shaped(e164, IN_LIST) {
         let rows = customer::Entity::find()
             .filter(customer::Column::TenantId.eq(t.as_str()))
             .filter(customer::Column::E164.is_in(chunk.iter().map(String::as_str)))
@@ -597,7 +597,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = stamp();
         let txn = self.begin_write().await?;
-        for ids in changes.unlinks.chunks(IN_LIST) {
+        for ids in shaped(&changes.unlinks, IN_LIST) {
             let mut q = Sql::new(
                 "UPDATE customers SET record_object = NULL, record_id = NULL, \
                  system_modstamp = NULL, dirty = '[]', updated_at = ",
@@ -620,7 +620,7 @@ impl Store {
                 record_displaced_creates(&txn, t, &changes.creates, now).await?;
             }
         }
-        for recs in changes.clear_duplicates.chunks(IN_LIST) {
+        for recs in shaped(&changes.clear_duplicates, IN_LIST) {
             let mut q = Sql::new("DELETE FROM duplicates WHERE tenant_id = ");
             q.bind(t.as_str())
                 .push(" AND record_id IN ")
@@ -684,7 +684,7 @@ impl CustomerStore for Store {
             .collect();
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         let mut out = Vec::new();
-        for chunk in ids.chunks(IN_LIST) {
+        for chunk in shaped(&ids, IN_LIST) {
             let rows = customer::Entity::find()
                 .filter(customer::Column::TenantId.eq(t.as_str()))
                 .filter(customer::Column::RecordId.is_in(chunk.iter().copied()))

@@ -5,7 +5,7 @@ use crate::convert;
 use crate::entity::{audit, call_task, member, settings, sf_user, sync_run};
 use crate::error::{db_err, json_err};
 use crate::events::upsert_member;
-use crate::sql::{Sql, rows_per_statement};
+use crate::sql::{Sql, rows_per_statement, shaped};
 use crate::store::{Store, stamp};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -240,7 +240,7 @@ impl DirectoryStore for Store {
             .filter(|u| seen.insert(u.id.as_str()))
             .collect();
         // 5 values and the shared tenant per row.
-        for chunk in users.chunks(rows_per_statement(6)) {
+        for chunk in shaped(&users, rows_per_statement(6)) {
             let mut q = Sql::new(
                 "INSERT INTO sf_users (tenant_id, user_id, name, email, email_lower, active) VALUES ",
             );

@@ -32,6 +32,29 @@ pub(crate) const fn rows_per_statement(placeholders: usize) -> usize {
     }
 }
 
+/// `items` in chunks of `max`, then the rest in chunks of descending powers of two
+/// (600 → 512, 64, 16, 8). A bulk statement's text depends on its row count and each text
+/// is a prepared statement of its own: remainders of every size made each commit of an
+/// import prepare (and cache, and later evict) new multi-megabyte programs. This way a
+/// statement has one of at most `1 + log2(max)` shapes, prepared once per connection.
+pub(crate) fn shaped<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    let max = max.max(1);
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = if rest.len() >= max {
+            max
+        } else {
+            1 << rest.len().ilog2()
+        };
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
     text: String,
@@ -184,6 +207,26 @@ mod tests {
         let values = stmt.values.map(|v| v.0).unwrap_or_default();
         let expected: Vec<Value> = vec!["tenant".into(), 1i64.into(), "tenant".into(), 2i64.into()];
         assert_eq!(values, expected);
+    }
+
+    #[test]
+    fn chunks_are_full_then_powers_of_two() {
+        let items: Vec<u32> = (0..2_600).collect();
+        let sizes: Vec<usize> = shaped(&items, 1_000).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [1_000, 1_000, 512, 64, 16, 8]);
+        let back: Vec<u32> = shaped(&items, 1_000).flatten().copied().collect();
+        assert_eq!(back, items, "every item once, in order");
+        assert_eq!(shaped(&items[..0], 1_000).count(), 0);
+        assert_eq!(shaped(&items[..1_000], 1_000).count(), 1);
+        // Whatever the length, few distinct sizes.
+        let shapes: std::collections::HashSet<usize> = (1..3_000)
+            .flat_map(|n| {
+                shaped(&items[..n.min(2_600)], 1_000)
+                    .map(<[u32]>::len)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(shapes.len() <= 11, "{shapes:?}");
     }
 
     #[test]
