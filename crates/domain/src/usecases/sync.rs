@@ -1973,9 +1973,9 @@ mod tests {
         requests: AtomicU64,
         usage: Mutex<Option<ApiUsage>>,
         settings: Mutex<IntegrationSettings>,
-        /// `apply_changes` answers only when polled a second time, so what runs beside a
-        /// commit (the next batch's read, lookups and early decisions) sees the store before
-        /// it, as with a real database.
+        /// `apply_changes` answers only after a few polls, so what runs beside a commit (the
+        /// next batch's reads, lookups and early decisions) sees the store before it, as with
+        /// a real database.
         slow_commits: std::sync::atomic::AtomicBool,
         /// The clock; each `fetch_page` moves it on by `page_minutes`.
         now: Mutex<DateTime<Utc>>,
@@ -1985,17 +1985,16 @@ mod tests {
         lock_calls: AtomicU64,
     }
 
-    /// Pending once, then ready.
-    #[derive(Default)]
-    struct YieldOnce(bool);
+    /// Pending the given number of times, then ready.
+    struct Yield(u8);
 
-    impl Future for YieldOnce {
+    impl Future for Yield {
         type Output = ();
         fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            if self.0 {
+            if self.0 == 0 {
                 Poll::Ready(())
             } else {
-                self.0 = true;
+                self.0 -= 1;
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
@@ -2404,7 +2403,7 @@ mod tests {
             ch: &CustomerChanges,
         ) -> Result<(), StoreError> {
             if self.slow_commits.load(Ordering::SeqCst) {
-                YieldOnce::default().await;
+                Yield(8).await;
             }
             let mut db = self.db.lock().unwrap();
             let mut customers = db.customers.clone();
