@@ -586,9 +586,7 @@ impl Store {
             })
             .collect()
     }
-}
 
-impl Store {
     /// [`CustomerStore::apply_changes`]'s transaction.
     async fn apply_import(
         &self,
@@ -731,8 +729,10 @@ impl CustomerStore for Store {
                 )));
             }
         }
-        // The transaction runs as a task of its own: its statements go on while the caller
-        // (an import deciding its next batch) is busy, instead of waiting to be polled.
+        // The transaction runs as a task of its own (on a copy of the changes): its
+        // statements go on while the caller (an import deciding its next batch) is busy,
+        // instead of waiting to be polled. A caller that gives up waiting does not stop it;
+        // the commit is atomic either way, and an import resumes from what was committed.
         let store = self.clone();
         let t = t.clone();
         let changes = changes.clone();

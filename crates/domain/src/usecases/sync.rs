@@ -14,9 +14,11 @@
 //! 5. Per object: deletions and merges first (incremental, R16), then every page of changed
 //!    records. Whole pages up to [`SyncOptions::records_per_commit`] records become one
 //!    [`CustomerChanges`] applied in one store transaction together with the object's
-//!    watermark, so a run that fails half-way resumes after its last commit. The next pages are
-//!    fetched while the previous ones are stored. Memory is bounded by two such batches plus a
-//!    small per-run index of numbers (see below), never by all records.
+//!    watermark, so a run that fails half-way resumes after its last commit. While one batch
+//!    is stored, the next is fetched, looked up and decided, except its records that share a
+//!    number or record with a row that commit writes: those are decided after it, on a fresh
+//!    read (see `dependent`). Memory is bounded by two such batches plus a small per-run
+//!    index of numbers (see below), never by all records.
 //! 6. Write-back (R11) of customers edited in the phone system.
 //!
 //! # Dedupe across pages (R14)
