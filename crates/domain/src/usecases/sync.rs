@@ -433,11 +433,11 @@ impl CustomerSync {
     /// Pages through every record the query matches (R16: no 2,000 cap), committing every
     /// [`SyncOptions::records_per_commit`] records (whole pages) in one transaction.
     ///
-    /// Pipelined: while one batch of pages is decided and stored, the next batch is already
-    /// being fetched and read (the adapter parses off the async threads), so Salesforce,
-    /// parsing and the store work at the same time. Pages are fetched ahead only while the
-    /// budget (C3) and the cap allow reading them; a run that stops early drops what it read
-    /// ahead, which the next run reads again from the committed watermark.
+    /// Pipelined: while one batch is stored, the next is fetched and read (the adapter parses
+    /// off the async threads), looked up and mostly decided ([`Self::prepare`]), so
+    /// Salesforce, the decisions and the store work at the same time. Pages are fetched ahead
+    /// only while the budget (C3) and the cap allow reading them; a run that stops early
+    /// drops what it read ahead, which the next run reads again from the committed watermark.
     async fn pages(
         &self,
         t: &TenantId,
