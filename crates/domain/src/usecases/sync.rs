@@ -259,18 +259,7 @@ impl CustomerSync {
         work: impl Future<Output = Result<T, SyncError>>,
     ) -> Result<T, SyncError> {
         let p = &self.ports;
-        let now = p.clock.now();
-        let acquired = p
-            .locks
-            .try_lock(
-                t,
-                LOCK_KEY,
-                &self.options.holder,
-                self.options.lock_ttl,
-                now,
-            )
-            .await?;
-        if !acquired {
+        if !self.take_lease(t, p.clock.now()).await? {
             return Err(SyncError::AlreadyRunning);
         }
         let result = work.await;
@@ -561,6 +550,21 @@ impl CustomerSync {
         }
     }
 
+    /// Takes or renews this holder's lease on the tenant's `sync` lock; `false` when another
+    /// holder has it.
+    async fn take_lease(&self, t: &TenantId, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.ports
+            .locks
+            .try_lock(
+                t,
+                LOCK_KEY,
+                &self.options.holder,
+                self.options.lock_ttl,
+                now,
+            )
+            .await
+    }
+
     /// Renews the run's lease on the tenant's `sync` lock (R16: one run at a time) once a
     /// third of it has passed since it was last taken: the lease is a row the store writes,
     /// and renewing before every page made each page wait for the commit in progress.
@@ -570,18 +574,7 @@ impl CustomerSync {
         if now.signed_duration_since(lease.taken_at()) < due {
             return Ok(());
         }
-        let renewed = self
-            .ports
-            .locks
-            .try_lock(
-                t,
-                LOCK_KEY,
-                &self.options.holder,
-                self.options.lock_ttl,
-                now,
-            )
-            .await?;
-        if renewed {
+        if self.take_lease(t, now).await? {
             lease.taken(now);
             Ok(())
         } else {
@@ -3392,6 +3385,25 @@ mod tests {
         }
     }
 
+    /// A run with commits of 4 records: pipelined (`read_ahead`) against commits that answer
+    /// only after several polls, or one batch at a time.
+    fn run_ahead_or_not(
+        w: &Arc<World>,
+        kind: SyncKind,
+        read_ahead: bool,
+    ) -> Result<SyncOutcome, SyncError> {
+        w.slow_commits.store(read_ahead, Ordering::SeqCst);
+        let sync = CustomerSync::new(
+            w.ports(),
+            SyncOptions {
+                records_per_commit: 4,
+                read_ahead,
+                ..options()
+            },
+        );
+        block_on(sync.run(&tenant(), kind, &|_| {}))
+    }
+
     fn pool_number(i: usize) -> String {
         // The last one is not a valid number (R13).
         if i == 7 {
@@ -3471,17 +3483,8 @@ mod tests {
                 if incremental {
                     w.watermark(SfObject::Lead, 0).watermark(SfObject::Contact, 0);
                 }
-                w.slow_commits.store(read_ahead, Ordering::SeqCst);
-                let sync = CustomerSync::new(
-                    w.ports(),
-                    SyncOptions {
-                        records_per_commit: 4,
-                        read_ahead,
-                        ..options()
-                    },
-                );
-                let out = block_on(sync.run(&tenant(), kind, &|_| {}));
-                let out = out.unwrap_or_else(|e| panic!("read_ahead {read_ahead}: {e}"));
+                let out = run_ahead_or_not(&w, kind, read_ahead)
+                    .unwrap_or_else(|e| panic!("read_ahead {read_ahead}: {e}"));
                 outcome(&w, out.report)
             };
             proptest::prop_assert_eq!(run(true), run(false));
@@ -3515,16 +3518,7 @@ mod tests {
             let w = World::new(records.clone())
                 .page_size(2)
                 .with_customers(vec![before.clone()]);
-            w.slow_commits.store(read_ahead, Ordering::SeqCst);
-            let sync = CustomerSync::new(
-                w.ports(),
-                SyncOptions {
-                    records_per_commit: 4,
-                    read_ahead,
-                    ..options()
-                },
-            );
-            let out = block_on(sync.run(&tenant(), SyncKind::Initial, &|_| {})).unwrap();
+            let out = run_ahead_or_not(&w, SyncKind::Initial, read_ahead).unwrap();
             (w, out)
         };
         let (w, out) = run(true);
