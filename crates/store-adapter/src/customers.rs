@@ -87,6 +87,12 @@ fn link_parts(link: Option<&SfLink>) -> (Option<String>, Option<String>, Option<
 /// first, or a page is replayed). Returns how many rows were written; fewer than
 /// `creates.len()` means some creates met a customer linked to another record.
 ///
+/// On SQLite each chunk is first inserted skipping numbers that exist: that statement cannot
+/// abort half-way, so SQLite keeps no statement journal for it (see the migration
+/// `m20261126_000001_customers_deferred_fk`; the journal copied every index page an import
+/// touched). Only a chunk where a number was skipped is written again with the merge, which
+/// also meets the chunk's own new rows and rewrites them with the same values.
+///
 /// No `RETURNING`: sqlx ships every returned row through a channel to the async side, which
 /// cost more than the insert itself.
 async fn insert_customers(
@@ -96,62 +102,100 @@ async fn insert_customers(
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let mut written = 0;
-    let per_chunk = rows_per_statement(CUSTOMER_PLACEHOLDERS);
-    for chunk in shaped(creates, per_chunk) {
-        let mut q = Sql::with_capacity(
-            "INSERT INTO customers (tenant_id, e164, raw_number, name, company, email, address, \
-             memo, record_object, record_id, system_modstamp, dirty, created_at, updated_at) VALUES ",
-            chunk.len() * CUSTOMER_PLACEHOLDERS,
-        );
-        let tp = q.param(t.as_str());
-        let np = q.param(now);
-        for (i, c) in chunk.iter().enumerate() {
-            if i > 0 {
-                q.push(",");
+    let skip_first = txn.get_database_backend() == sea_orm::DbBackend::Sqlite;
+    for chunk in shaped(creates, rows_per_statement(CUSTOMER_PLACEHOLDERS)) {
+        if skip_first {
+            let inserted = insert_rows(t, chunk, now, OnNumberTaken::Skip)
+                .execute(txn)
+                .await
+                .map_err(|e| db_err("insert customers", e))?;
+            if inserted == chunk.len() as u64 {
+                written += inserted;
+                continue;
             }
-            let (o, id, ms) = link_parts(c.link.as_ref());
-            q.push("(")
-                .push(&tp)
-                .push(",")
-                .bind(c.number.e164())
-                .push(",")
-                .bind(c.number.raw())
-                .push(",")
-                .bind(c.fields.name.clone())
-                .push(",")
-                .bind(c.fields.company.clone())
-                .push(",")
-                .bind(c.fields.email.clone())
-                .push(",")
-                .bind(c.fields.address.clone())
-                .push(",")
-                .bind(c.fields.memo.clone())
-                .push(",")
-                .bind(o)
-                .push(",")
-                .bind(id)
-                .push(",")
-                .bind(ms)
-                .push(",'[]',")
-                .push(&np)
-                .push(",")
-                .push(&np)
-                .push(")");
         }
-        q.push(
-            " ON CONFLICT (tenant_id, e164) DO UPDATE SET raw_number = excluded.raw_number, \
-             name = excluded.name, company = excluded.company, email = excluded.email, \
-             address = excluded.address, memo = excluded.memo, \
-             record_object = excluded.record_object, record_id = excluded.record_id, \
-             system_modstamp = excluded.system_modstamp, updated_at = excluded.updated_at \
-             WHERE customers.record_id IS NULL OR customers.record_id = excluded.record_id",
-        );
-        written += q
+        written += insert_rows(t, chunk, now, OnNumberTaken::Merge)
             .execute(txn)
             .await
             .map_err(|e| db_err("insert customers", e))?;
     }
     Ok(written)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnNumberTaken {
+    /// Insert nothing for that row (`INSERT OR FAIL`: no other constraint is expected to
+    /// fail, and if one did, the statement stops and the transaction is rolled back).
+    Skip,
+    /// Merge into the customer holding the number when it is unlinked or linked to the same
+    /// record.
+    Merge,
+}
+
+fn insert_rows(
+    t: &TenantId,
+    chunk: &[NewCustomer],
+    now: DateTime<Utc>,
+    taken: OnNumberTaken,
+) -> Sql {
+    let mut q = Sql::with_capacity(
+        match taken {
+            OnNumberTaken::Skip => "INSERT OR FAIL INTO",
+            OnNumberTaken::Merge => "INSERT INTO",
+        },
+        chunk.len() * CUSTOMER_PLACEHOLDERS,
+    );
+    q.push(
+        " customers (tenant_id, e164, raw_number, name, company, email, address, memo, \
+         record_object, record_id, system_modstamp, dirty, created_at, updated_at) VALUES ",
+    );
+    let tp = q.param(t.as_str());
+    let np = q.param(now);
+    for (i, c) in chunk.iter().enumerate() {
+        if i > 0 {
+            q.push(",");
+        }
+        let (o, id, ms) = link_parts(c.link.as_ref());
+        q.push("(")
+            .push(&tp)
+            .push(",")
+            .bind(c.number.e164())
+            .push(",")
+            .bind(c.number.raw())
+            .push(",")
+            .bind(c.fields.name.clone())
+            .push(",")
+            .bind(c.fields.company.clone())
+            .push(",")
+            .bind(c.fields.email.clone())
+            .push(",")
+            .bind(c.fields.address.clone())
+            .push(",")
+            .bind(c.fields.memo.clone())
+            .push(",")
+            .bind(o)
+            .push(",")
+            .bind(id)
+            .push(",")
+            .bind(ms)
+            .push(",'[]',")
+            .push(&np)
+            .push(",")
+            .push(&np)
+            .push(")");
+    }
+    q.push(match taken {
+        OnNumberTaken::Skip => " ON CONFLICT (tenant_id, e164) DO NOTHING",
+        OnNumberTaken::Merge => {
+            " ON CONFLICT (tenant_id, e164) DO UPDATE SET raw_number = excluded.raw_number, \
+             name = excluded.name, company = excluded.company, email = excluded.email, \
+             address = excluded.address, memo = excluded.memo, \
+             record_object = excluded.record_object, record_id = excluded.record_id, \
+             system_modstamp = excluded.system_modstamp, updated_at = excluded.updated_at \
+             WHERE customers.record_id IS NULL OR customers.record_id = excluded.record_id"
+        }
+    });
+    q
 }
 
 async fn update_customer(
