@@ -654,7 +654,7 @@ impl CustomerStore for InMemoryStore {
             .get(&(t.clone(), id.0))
             .cloned())
     }
-    async fn apply_changes(&self, t: &TenantId, ch: &CustomerChanges) -> Result<(), StoreError> {
+    async fn apply_changes(&self, t: &TenantId, ch: CustomerChanges) -> Result<(), StoreError> {
         let mut s = self.state.lock().unwrap();
         // All or nothing, like the real store's transaction: check uniqueness first.
         let mut numbers: HashMap<String, i64> = s

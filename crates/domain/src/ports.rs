@@ -354,12 +354,10 @@ pub trait CustomerStore: Send + Sync {
         records: &[SalesforceRecordRef],
     ) -> Result<Vec<Customer>, StoreError>;
     async fn get(&self, t: &TenantId, id: CustomerId) -> Result<Option<Customer>, StoreError>;
-    /// Applies an import page atomically (see `CustomerChanges`).
-    async fn apply_changes(
-        &self,
-        t: &TenantId,
-        changes: &CustomerChanges,
-    ) -> Result<(), StoreError>;
+    /// Applies an import page atomically (see `CustomerChanges`). Takes the changes, so an
+    /// adapter can hand them to a task of its own without a copy.
+    async fn apply_changes(&self, t: &TenantId, changes: CustomerChanges)
+    -> Result<(), StoreError>;
     /// Links a customer to a record found by search or created (R21, R33).
     async fn link(&self, t: &TenantId, id: CustomerId, link: &SfLink) -> Result<(), StoreError>;
     /// Customers with fields edited in the phone system that still need write-back (R11).

@@ -91,7 +91,7 @@ async fn main() {
         let len = PAGE.min(total - start);
         let changes = page(start, len);
         let began = Instant::now();
-        store.apply_changes(&t, &changes).await.unwrap();
+        store.apply_changes(&t, changes).await.unwrap();
         let took = began.elapsed();
         spent += took;
         worst = worst.max(took);

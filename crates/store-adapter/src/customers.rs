@@ -760,7 +760,7 @@ impl CustomerStore for Store {
     async fn apply_changes(
         &self,
         t: &TenantId,
-        changes: &CustomerChanges,
+        changes: CustomerChanges,
     ) -> Result<(), StoreError> {
         // A page that creates one number twice is a dedupe bug upstream (R14): refuse it
         // whole rather than pick one silently.
@@ -773,13 +773,12 @@ impl CustomerStore for Store {
                 )));
             }
         }
-        // The transaction runs as a task of its own (on a copy of the changes): its
-        // statements go on while the caller (an import deciding its next batch) is busy,
-        // instead of waiting to be polled. A caller that gives up waiting does not stop it;
-        // the commit is atomic either way, and an import resumes from what was committed.
+        // The transaction runs as a task of its own: its statements go on while the caller
+        // (an import deciding its next batch) is busy, instead of waiting to be polled. A
+        // caller that gives up waiting does not stop it; the commit is atomic either way,
+        // and an import resumes from what was committed.
         let store = self.clone();
         let t = t.clone();
-        let changes = changes.clone();
         tokio::spawn(async move { store.apply_import(&t, &changes).await }.in_current_span())
             .await
             .map_err(|e| StoreError::Unavailable(format!("applying an import page failed: {e}")))?

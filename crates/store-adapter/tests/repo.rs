@@ -274,7 +274,7 @@ async fn tenant_isolation_across_every_port(db: &TestDb) {
     assert!(s.try_lock(&a, "sync", "w1", LEASE, t0()).await.unwrap());
     s.apply_changes(
         &a,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![new_customer(1, Some(lead(1)))],
             duplicates: vec![DuplicateEntry {
                 number: number(1).e164().into(),
@@ -431,7 +431,7 @@ async fn intake_upserts_member_and_customer_without_overwriting_salesforce_data(
     // A customer imported from Salesforce with a name and no email.
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![NewCustomer {
                 number: phone("03-1234-5678"),
                 fields: CustomerFields {
@@ -866,7 +866,7 @@ async fn r18_one_customer_per_number(db: &TestDb) {
     // An import of the same number links that customer instead of adding one.
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![NewCustomer {
                 number: phone("+81312345678"),
                 fields: fields("Lead 名"),
@@ -903,7 +903,7 @@ async fn r18_one_customer_per_number(db: &TestDb) {
         ..Default::default()
     };
     assert!(matches!(
-        s.apply_changes(&t, &twice).await,
+        s.apply_changes(&t, twice).await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -919,7 +919,7 @@ async fn r16_apply_changes_creates_updates_unlinks_and_moves_watermark(db: &Test
         watermark: Some((SfObject::Lead, t0())),
         ..Default::default()
     };
-    s.apply_changes(&t, &page1).await.unwrap();
+    s.apply_changes(&t, page1).await.unwrap();
     assert_eq!(s.customer_count(&t).await.unwrap(), 50);
     assert_eq!(s.watermark(&t, SfObject::Lead).await.unwrap(), Some(t0()));
     assert_eq!(s.watermark(&t, SfObject::Contact).await.unwrap(), None);
@@ -965,7 +965,7 @@ async fn r16_apply_changes_creates_updates_unlinks_and_moves_watermark(db: &Test
         watermark: Some((SfObject::Lead, later)),
         ..Default::default()
     };
-    s.apply_changes(&t, &page2).await.unwrap();
+    s.apply_changes(&t, page2).await.unwrap();
     assert_eq!(s.find_by_number(&t, number(0).e164()).await.unwrap(), None);
     let moved = s
         .find_by_number(&t, number(1000).e164())
@@ -1008,7 +1008,7 @@ async fn r17_apply_changes_is_all_or_nothing(db: &TestDb) {
         ..Default::default()
     };
     assert!(matches!(
-        s.apply_changes(&t, &bad).await,
+        s.apply_changes(&t, bad).await,
         Err(StoreError::NotFound(_))
     ));
     assert_eq!(s.customer_count(&t).await.unwrap(), 0);
@@ -1021,7 +1021,7 @@ async fn r14_duplicates_are_listed_cleared_and_never_lost(db: &TestDb) {
     let n = number(5).e164().to_owned();
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![new_customer(5, Some(contact(5)))],
             duplicates: vec![
                 DuplicateEntry {
@@ -1052,7 +1052,7 @@ async fn r14_duplicates_are_listed_cleared_and_never_lost(db: &TestDb) {
     // Re-recording is idempotent; clearing removes.
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             duplicates: vec![DuplicateEntry {
                 number: n.clone(),
                 record: lead(5),
@@ -1069,7 +1069,7 @@ async fn r14_duplicates_are_listed_cleared_and_never_lost(db: &TestDb) {
     // A create that meets a customer linked to another record loses to it, recorded.
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![new_customer(5, Some(lead(9)))],
             ..Default::default()
         },
@@ -1095,7 +1095,7 @@ async fn r11_admin_edit_marks_only_synced_fields_dirty(db: &TestDb) {
     let t = tenant(s, "acme").await;
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![
                 new_customer(1, Some(lead(1))),
                 new_customer(2, Some(contact(2))),
@@ -1192,7 +1192,7 @@ async fn r11_write_back_mark_respects_later_edits(db: &TestDb) {
     let t = tenant(s, "acme").await;
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates: vec![new_customer(1, Some(lead(1)))],
             ..Default::default()
         },
@@ -1263,7 +1263,7 @@ async fn r18_find_by_numbers_with_2000_numbers(db: &TestDb) {
         .collect();
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates,
             duplicates,
             ..Default::default()
@@ -1629,7 +1629,7 @@ async fn customer_list_filters_and_pages(db: &TestDb) {
     let creates: Vec<_> = (0..5).map(|n| new_customer(n, Some(lead(n)))).collect();
     s.apply_changes(
         &t,
-        &CustomerChanges {
+        CustomerChanges {
             creates,
             ..Default::default()
         },

@@ -560,7 +560,7 @@ impl CustomerStore for TimedCustomers {
     async fn apply_changes(
         &self,
         t: &TenantId,
-        changes: &CustomerChanges,
+        changes: CustomerChanges,
     ) -> Result<(), StoreError> {
         let began = Instant::now();
         let r = self.inner.apply_changes(t, changes).await;

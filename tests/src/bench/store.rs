@@ -118,7 +118,7 @@ pub(crate) async fn run(db: Db, total: u64, goal_import: Option<f64>) -> anyhow:
         let len = PAGE.min(total - start);
         let changes = page(start, len);
         let began = Instant::now();
-        store.apply_changes(&t, &changes).await?;
+        store.apply_changes(&t, changes).await?;
         let took = began.elapsed();
         spent += took;
         worst = worst.max(took);

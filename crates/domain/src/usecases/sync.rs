@@ -506,7 +506,7 @@ impl CustomerSync {
             let changes = decided.changes;
             let (run_id, requests_before) = (run.id, run.requests_before);
             let store = async move {
-                p.customers.apply_changes(t, &changes).await?;
+                p.customers.apply_changes(t, changes).await?;
                 let mut report = report;
                 report.api_requests = p.usage.requests_sent(t).saturating_sub(requests_before);
                 p.runs.update_run(t, run_id, &report, None).await?;
@@ -703,8 +703,9 @@ impl CustomerSync {
             }
         }
         let decided = page.into_decided(book);
-        p.customers.apply_changes(t, &decided.changes).await?;
-        run.report = run.committed(&decided);
+        let report = run.committed(&decided);
+        p.customers.apply_changes(t, decided.changes).await?;
+        run.report = report;
         Ok(())
     }
 
@@ -2528,11 +2529,7 @@ mod tests {
         }
 
         /// All or nothing, and refuses any state that breaks R18 or links a record twice.
-        async fn apply_changes(
-            &self,
-            _: &TenantId,
-            ch: &CustomerChanges,
-        ) -> Result<(), StoreError> {
+        async fn apply_changes(&self, _: &TenantId, ch: CustomerChanges) -> Result<(), StoreError> {
             if self.slow_commits.load(Ordering::SeqCst) {
                 Yield(8).await;
             }
