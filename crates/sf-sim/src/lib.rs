@@ -603,6 +603,26 @@ impl Org {
         lock(&self.inner.state).page_cap = cap;
     }
 
+    /// Serve one bodiless request (e.g. `GET /services/data/v62.0/query?q=…`) on this org's
+    /// instance origin in-process: the same handler, request log and JSON writer as HTTP, without
+    /// a socket. Returns `(status, body)`. For measuring the simulator's own cost
+    /// (`examples/page_speed.rs`).
+    #[doc(hidden)]
+    pub fn serve_in_process(
+        &self,
+        method: &str,
+        path_and_query: &str,
+        access_token: &str,
+    ) -> (u16, Vec<u8>) {
+        server::serve_in_process(
+            &self.shared,
+            &self.inner,
+            method,
+            path_and_query,
+            access_token,
+        )
+    }
+
     /// Whether inserting a Task bumps its Who's SystemModstamp and LastActivityDate (default on).
     pub fn set_task_bumps_who(&self, on: bool) {
         lock(&self.inner.state).data.task_bumps_who = on;
