@@ -161,17 +161,8 @@ impl J {
         match self {
             J::Null => out.push_str("null"),
             J::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            J::Int(i) => out.push_str(&i.to_string()),
-            J::Num(n) => {
-                if n.is_finite() {
-                    out.push_str(
-                        &serde_json::Number::from_f64(*n)
-                            .map_or_else(|| "null".to_string(), |x| x.to_string()),
-                    )
-                } else {
-                    out.push_str("null")
-                }
-            }
+            J::Int(i) => write_int(*i, out),
+            J::Num(n) => write_num(*n, out),
             J::Str(s) => write_str(s, out),
             J::Arr(a) => {
                 out.push('[');
@@ -218,19 +209,52 @@ impl J {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
+fn write_int(i: i64, out: &mut String) {
+    use std::fmt::Write;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{i}");
+}
+
+/// Finite numbers as serde_json prints them; NaN and infinities as `null`.
+fn write_num(n: f64, out: &mut String) {
+    use std::fmt::Write;
+    match serde_json::Number::from_f64(n) {
+        Some(x) => {
+            let _ = write!(out, "{x}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+/// Writes `s` as a JSON string. Only `"`, `\\` and ASCII controls are escaped (`\n`, `\r`, `\t`,
+/// else `\u00xx`); everything else, non-ASCII included, is copied as is, in whole runs.
+pub(crate) fn write_str(s: &str, out: &mut String) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
+    let mut run = 0;
+    for (i, &b) in s.as_bytes().iter().enumerate() {
+        let esc = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        // `i` is at an ASCII byte, so both slices end on char boundaries.
+        out.push_str(&s[run..i]);
+        run = i + 1;
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
+        } else {
+            out.push_str(esc);
         }
     }
+    out.push_str(&s[run..]);
     out.push('"');
 }
 
@@ -245,6 +269,68 @@ mod tests {
         assert_eq!(parse_dt("2013-05-20T20:49:32.000+0000"), Some(ms));
         assert_eq!(parse_dt("2013-05-20T22:49:32+02:00"), Some(ms));
         assert_eq!(fmt_date(parse_date("2021-04-14").unwrap()), "2021-04-14");
+    }
+
+    /// The escaper as first written (char by char), kept as the reference for the fast one.
+    fn write_str_reference(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    fn escaped(s: &str) -> String {
+        let mut out = String::from("prefix:");
+        write_str(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn every_ascii_byte_escapes_like_the_reference() {
+        for b in 0u8..=0x7f {
+            let s = format!("a{}b{}", char::from(b), char::from(b));
+            let mut want = String::from("prefix:");
+            write_str_reference(&s, &mut want);
+            assert_eq!(escaped(&s), want, "byte {b:#04x}");
+        }
+        assert_eq!(
+            escaped("\u{1}\u{1f}\u{7f}"),
+            "prefix:\"\\u0001\\u001f\u{7f}\""
+        );
+        assert_eq!(escaped(""), r#"prefix:"""#);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaping_matches_the_reference_and_round_trips(
+            s in r#"(\PC|[\x00-\x1f"\\\x7f\u{2028}\u{fffd}]|株式会社|🙂){0,40}"#
+        ) {
+            let mut want = String::from("prefix:");
+            write_str_reference(&s, &mut want);
+            let got = escaped(&s);
+            proptest::prop_assert_eq!(&got, &want);
+            let back: String = serde_json::from_str(&got["prefix:".len()..]).unwrap();
+            proptest::prop_assert_eq!(back, s);
+        }
+
+        #[test]
+        fn numbers_print_like_serde_json(n in proptest::num::f64::ANY, i in proptest::num::i64::ANY) {
+            let want = match serde_json::Number::from_f64(n) {
+                Some(x) => x.to_string(),
+                None => "null".to_string(),
+            };
+            proptest::prop_assert_eq!(J::Num(n).to_json_string(), want);
+            proptest::prop_assert_eq!(J::Int(i).to_json_string(), i.to_string());
+        }
     }
 
     #[test]
