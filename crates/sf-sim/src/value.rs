@@ -62,13 +62,91 @@ impl Val {
 
 /// `2013-05-20T20:49:32.000+0000`
 pub(crate) fn fmt_dt(ms: i64) -> String {
+    let mut out = String::with_capacity(28);
+    write_dt(ms, &mut out);
+    out
+}
+
+/// Appends [`fmt_dt`]'s text to `out` (nothing for instants chrono cannot represent).
+pub(crate) fn write_dt(ms: i64, out: &mut String) {
+    let (days, in_day) = (ms.div_euclid(DAY_MS), ms.rem_euclid(DAY_MS));
+    if !write_ymd(days, out) {
+        out.push_str(&fmt_dt_chrono(ms));
+        return;
+    }
+    out.push('T');
+    push_digits(out, in_day / 3_600_000, 2);
+    out.push(':');
+    push_digits(out, in_day / 60_000 % 60, 2);
+    out.push(':');
+    push_digits(out, in_day / 1000 % 60, 2);
+    out.push('.');
+    push_digits(out, in_day % 1000, 3);
+    out.push_str("+0000");
+}
+
+/// `2021-04-14`
+pub(crate) fn fmt_date(days: i32) -> String {
+    let mut out = String::with_capacity(10);
+    write_date(days, &mut out);
+    out
+}
+
+/// Appends [`fmt_date`]'s text to `out` (nothing for dates chrono cannot represent).
+pub(crate) fn write_date(days: i32, out: &mut String) {
+    if !write_ymd(i64::from(days), out) {
+        out.push_str(&fmt_date_chrono(days));
+    }
+}
+
+/// Writes `YYYY-MM-DD` for the day `days` after 1970-01-01 when its year is in 0..=9999 (where
+/// chrono's `%Y` is four plain digits), else writes nothing and returns false.
+fn write_ymd(days: i64, out: &mut String) -> bool {
+    let Some((y, m, d)) = civil_from_days(days).filter(|(y, _, _)| (0..=9999).contains(y)) else {
+        return false;
+    };
+    push_digits(out, y, 4);
+    out.push('-');
+    push_digits(out, m, 2);
+    out.push('-');
+    push_digits(out, d, 2);
+    true
+}
+
+/// Proleptic Gregorian (year, month, day) of a day count from 1970-01-01: shift to 0000-03-01
+/// so leap days end each 400-year era, then split era → year of era → day of year → month.
+fn civil_from_days(days: i64) -> Option<(i64, i64, i64)> {
+    let z = days.checked_add(719_468)?;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = era.checked_mul(400)?.checked_add(yoe)? + i64::from(m <= 2);
+    Some((y, m, d))
+}
+
+/// Appends `n` (0 ≤ n < 10^width) zero-padded to `width` digits.
+fn push_digits(out: &mut String, n: i64, width: u32) {
+    let mut div = 10_i64.pow(width - 1);
+    while div > 0 {
+        // A single decimal digit, so the cast is exact.
+        out.push(char::from(b'0' + (n / div % 10) as u8));
+        div /= 10;
+    }
+}
+
+/// The chrono formatting, for years outside 0..=9999 (signed, wider `%Y`) and out-of-range input.
+fn fmt_dt_chrono(ms: i64) -> String {
     match DateTime::<Utc>::from_timestamp_millis(ms) {
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
         None => String::new(),
     }
 }
 
-pub(crate) fn fmt_date(days: i32) -> String {
+fn fmt_date_chrono(days: i32) -> String {
     match NaiveDate::from_num_days_from_ce_opt(days + EPOCH_CE_DAYS) {
         Some(d) => d.format("%Y-%m-%d").to_string(),
         None => String::new(),
@@ -330,6 +408,84 @@ mod tests {
             };
             proptest::prop_assert_eq!(J::Num(n).to_json_string(), want);
             proptest::prop_assert_eq!(J::Int(i).to_json_string(), i.to_string());
+        }
+    }
+
+    /// Days from 1970-01-01 to 0000-01-01 and to 10000-01-01: the hand-written range.
+    const YEAR_0: i32 = -719_528;
+    const YEAR_10000: i32 = 2_932_897;
+
+    #[test]
+    fn dates_match_chrono_around_the_hand_written_range() {
+        // Every day of 1600..=2400 (four 400-year leap cycles around today), both ends of the
+        // range and beyond it (chrono's signed years), and the first and last days of the types.
+        let days = (-135_140..=157_100)
+            .chain(YEAR_0 - 800..YEAR_0 + 800)
+            .chain(YEAR_10000 - 800..YEAR_10000 + 800)
+            .chain([
+                i32::MIN,
+                i32::MIN + 1,
+                -EPOCH_CE_DAYS - 100_000_000,
+                95_000_000,
+            ])
+            .chain([i32::MAX - EPOCH_CE_DAYS]);
+        for d in days {
+            assert_eq!(fmt_date(d), fmt_date_chrono(d), "day {d}");
+        }
+        assert_eq!(fmt_date(0), "1970-01-01");
+        assert_eq!(fmt_date(YEAR_0), "0000-01-01");
+        assert_eq!(fmt_date(YEAR_10000 - 1), "9999-12-31");
+        assert_eq!(fmt_date(YEAR_10000), "+10000-01-01");
+        assert_eq!(fmt_date(-1), "1969-12-31");
+        assert_eq!(fmt_date(11_016), "2000-02-29");
+    }
+
+    #[test]
+    fn datetimes_match_chrono_at_the_edges() {
+        let edges = [
+            0,
+            -1,
+            1,
+            DAY_MS - 1,
+            -DAY_MS,
+            i64::from(YEAR_0) * DAY_MS - 1,
+            i64::from(YEAR_0) * DAY_MS,
+            i64::from(YEAR_10000) * DAY_MS - 1,
+            i64::from(YEAR_10000) * DAY_MS,
+            i64::MIN,
+            i64::MAX,
+            8_210_266_876_799_999,
+            8_210_266_876_800_000,
+            -8_334_601_228_800_000,
+            -8_334_601_228_800_001,
+        ];
+        for ms in edges {
+            assert_eq!(fmt_dt(ms), fmt_dt_chrono(ms), "ms {ms}");
+        }
+        assert_eq!(fmt_dt(-1), "1969-12-31T23:59:59.999+0000");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn datetimes_match_chrono(
+            ms in proptest::prop_oneof![
+                // 0000-01-01 ..= 9999-12-31, the hand-written range
+                -62_167_219_200_000_i64..253_402_300_800_000,
+                // the last few centuries, where real data lives
+                -5_000_000_000_000_i64..5_000_000_000_000,
+                proptest::num::i64::ANY,
+            ]
+        ) {
+            proptest::prop_assert_eq!(fmt_dt(ms), fmt_dt_chrono(ms));
+        }
+
+        #[test]
+        fn dates_match_chrono(
+            days in proptest::prop_oneof![YEAR_0 - 1000..YEAR_10000 + 1000, proptest::num::i32::ANY]
+        ) {
+            // i32::MAX - EPOCH_CE_DAYS is the last day the chrono route can add without overflow.
+            let days = days.min(i32::MAX - EPOCH_CE_DAYS);
+            proptest::prop_assert_eq!(fmt_date(days), fmt_date_chrono(days));
         }
     }
 
