@@ -135,6 +135,7 @@ impl Resp {
     fn body_bytes(body: RespBody) -> (Vec<u8>, Option<&'static str>) {
         match body {
             RespBody::Empty => (Vec::new(), None),
+            RespBody::Json(J::Raw(s)) => (s.into_bytes(), Some(JSON_CT)),
             RespBody::Json(j) => (j.to_json_string().into_bytes(), Some(JSON_CT)),
             RespBody::Text(s, ct) => (s.into_bytes(), Some(ct)),
         }

@@ -12,7 +12,7 @@ use std::cmp::Ordering;
 use crate::ids::SfId;
 use crate::schema::{FType, Kind, Obj};
 use crate::store::{ApiError, OrgData, Record};
-use crate::value::{DAY_MS, J, Val, parse_date, parse_dt};
+use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, write_str};
 
 const ESC_PCT: char = '\u{E000}';
 const ESC_UND: char = '\u{E001}';
@@ -1010,62 +1010,359 @@ pub(crate) fn execute(
     rows
 }
 
-/// Render one row with the selected fields (relationship fields nest as objects with attributes).
-pub(crate) fn render(data: &OrgData, o: Obj, rec: &Record, paths: &[Path], version: &str) -> J {
-    let items: Vec<(&[(u16, &'static str)], &Path)> =
-        paths.iter().map(|p| (&p.hops[..], p)).collect();
-    render_level(data, o, rec, &items, version)
+/// How a row renders: the selected fields in order, each relationship once (at its first
+/// field) with its own fields nested. It depends only on the SELECT list, so it is worked out
+/// once per page instead of for every record.
+pub(crate) struct Plan {
+    items: Vec<Item>,
 }
 
-fn render_level(
+enum Item {
+    /// `idx` is known up front for fields of the queried object; after a relationship hop the
+    /// field is found by name on whatever object the record turns out to be (polymorphic Who).
+    Field {
+        name: &'static str,
+        idx: Option<u16>,
+    },
+    Rel {
+        idx: u16,
+        name: &'static str,
+        sub: Plan,
+    },
+}
+
+impl Plan {
+    pub(crate) fn new(paths: &[Path]) -> Plan {
+        let items: Vec<(&[(u16, &'static str)], &Path)> =
+            paths.iter().map(|p| (&p.hops[..], p)).collect();
+        Self::level(&items)
+    }
+
+    fn level(items: &[(&[(u16, &'static str)], &Path)]) -> Plan {
+        let mut out = Vec::new();
+        let mut done_rels: Vec<u16> = Vec::new();
+        for (hops, p) in items {
+            let Some(&(rel_idx, rel_name)) = hops.first() else {
+                let idx = if p.hops.is_empty() { p.field_idx } else { None };
+                out.push(Item::Field { name: p.field, idx });
+                continue;
+            };
+            if done_rels.contains(&rel_idx) {
+                continue;
+            }
+            done_rels.push(rel_idx);
+            let sub: Vec<(&[(u16, &'static str)], &Path)> = items
+                .iter()
+                .filter(|(h, _)| h.first().is_some_and(|h| h.0 == rel_idx))
+                .map(|(h, p)| (&h[1..], *p))
+                .collect();
+            out.push(Item::Rel {
+                idx: rel_idx,
+                name: rel_name,
+                sub: Self::level(&sub),
+            });
+        }
+        Plan { items: out }
+    }
+}
+
+/// Render one row with the selected fields (relationship fields nest as objects with attributes).
+pub(crate) fn render(data: &OrgData, o: Obj, rec: &Record, paths: &[Path], version: &str) -> J {
+    let mut out = String::new();
+    render_into(data, o, rec, &Plan::new(paths), version, &mut out);
+    J::Raw(out)
+}
+
+/// Writes one row's JSON to `out`, straight from the stored record.
+pub(crate) fn render_into(
     data: &OrgData,
     o: Obj,
     rec: &Record,
-    items: &[(&[(u16, &'static str)], &Path)],
+    plan: &Plan,
     version: &str,
-) -> J {
-    let mut out = J::obj().with("attributes", OrgData::attributes(o, rec.id, version));
-    let mut done_rels: Vec<u16> = Vec::new();
-    for (hops, p) in items {
-        if hops.is_empty() {
-            let idx =
-                if p.hops.is_empty() { p.field_idx } else { None }.or_else(|| o.field_idx(p.field));
-            let v = match idx {
-                Some(i) => data.field_j(o, rec, i),
-                None => J::Null,
-            };
-            out.push(p.field, v);
-            continue;
+    out: &mut String,
+) {
+    out.push_str("{\"attributes\":");
+    OrgData::write_attributes(o, rec.id, version, out);
+    for item in &plan.items {
+        out.push(',');
+        match item {
+            Item::Field { name, idx } => {
+                write_str(name, out);
+                out.push(':');
+                match idx.or_else(|| o.field_idx(name)) {
+                    Some(i) => data.write_field(o, rec, i, out),
+                    None => out.push_str("null"),
+                }
+            }
+            Item::Rel { idx, name, sub } => {
+                write_str(name, out);
+                out.push(':');
+                let target = match rec.get(*idx) {
+                    Val::Id(id) => data.lookup(*id),
+                    _ => match data.value(o, rec, *idx) {
+                        Val::Id(id) => data.lookup(id),
+                        _ => None,
+                    },
+                };
+                match target {
+                    Some((o2, r2)) => render_into(data, o2, r2, sub, version, out),
+                    None => out.push_str("null"),
+                }
+            }
         }
-        let (rel_idx, rel_name) = hops[0];
-        if done_rels.contains(&rel_idx) {
-            continue;
-        }
-        done_rels.push(rel_idx);
-        let sub: Vec<(&[(u16, &'static str)], &Path)> = items
-            .iter()
-            .filter(|(h, _)| !h.is_empty() && h[0].0 == rel_idx)
-            .map(|(h, p)| (&h[1..], *p))
-            .collect();
-        let target = match rec.get(rel_idx) {
-            Val::Id(id) => data.lookup(*id),
-            _ => match data.value(o, rec, rel_idx) {
-                Val::Id(id) => data.lookup(id),
-                _ => None,
-            },
-        };
-        let v = match target {
-            Some((o2, r2)) => render_level(data, o2, r2, &sub, version),
-            None => J::Null,
-        };
-        out.push(rel_name, v);
     }
-    out
+    out.push('}');
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::schema::ALL_OBJS;
+    use crate::store::ClockMode;
+
+    /// Seeded Japanese records plus records with odd values: strings that need escaping, NaN
+    /// and integers, dates outside 0..=9999, partial and empty addresses, references to
+    /// deleted and missing records, polymorphic Whos of both types.
+    pub(crate) fn odd_org() -> OrgData {
+        let mut data = OrgData::new(1);
+        data.clock = ClockMode::Frozen(1_700_000_000_000);
+        let admin = SfId::make("005", 1, 1);
+        crate::seed::seed_japanese(&mut data, admin, 600, 7);
+        let idx = |o: Obj, f: &str| o.field_idx(f).unwrap();
+        let nasty = [
+            "a\"b\\c\nd\re\tf\u{1}\u{1f}\u{7f}",
+            "株式会社\u{2028}テスト🙂",
+            "",
+            "</script>",
+        ];
+        let add = |data: &mut OrgData, o: Obj, fields: Vec<(u16, Val)>| {
+            let id = data.new_id(o);
+            data.push_record(
+                o,
+                Record {
+                    id,
+                    created: -62_167_219_200_001,
+                    modified: 253_402_300_800_000,
+                    modstamp: i64::MIN,
+                    deleted_at: None,
+                    purged: false,
+                    fields,
+                },
+            );
+            id
+        };
+        let acct = add(
+            &mut data,
+            Obj::Account,
+            vec![
+                (idx(Obj::Account, "Name"), Val::Str(nasty[0].into())),
+                (idx(Obj::Account, "BillingLatitude"), Val::Num(f64::NAN)),
+                (idx(Obj::Account, "ShippingCity"), Val::Str(nasty[1].into())),
+                (idx(Obj::Account, "OwnerId"), Val::Id(admin)),
+            ],
+        );
+        let gone = add(&mut data, Obj::Account, vec![]);
+        let (gone_idx, _) = data.find(Obj::Account, gone).unwrap();
+        data.tables[Obj::Account.index()].recs[gone_idx as usize].deleted_at = Some(0);
+        let missing = SfId::make("001", 1, 999_999);
+        let mut contacts = Vec::new();
+        for (n, s) in nasty.iter().enumerate() {
+            let account = [acct, gone, missing, admin][n];
+            contacts.push(add(
+                &mut data,
+                Obj::Contact,
+                vec![
+                    (idx(Obj::Contact, "LastName"), Val::Str((*s).into())),
+                    (
+                        idx(Obj::Contact, "FirstName"),
+                        Val::Str(nasty[3 - n].into()),
+                    ),
+                    (idx(Obj::Contact, "AccountId"), Val::Id(account)),
+                    (idx(Obj::Contact, "MailingLongitude"), Val::Num(-0.5)),
+                    (
+                        idx(Obj::Contact, "LastActivityDate"),
+                        Val::Date([i32::MIN, -719_529, 2_932_897, 0][n]),
+                    ),
+                    (
+                        idx(Obj::Contact, "Description"),
+                        Val::Int([i64::MIN, -1, 0, i64::MAX][n]),
+                    ),
+                ],
+            ));
+        }
+        let lead = add(
+            &mut data,
+            Obj::Lead,
+            vec![
+                (idx(Obj::Lead, "LastName"), Val::Str(nasty[1].into())),
+                (idx(Obj::Lead, "Company"), Val::Str(nasty[0].into())),
+                (idx(Obj::Lead, "Latitude"), Val::Num(1e300)),
+                (idx(Obj::Lead, "IsConverted"), Val::Bool(true)),
+                (idx(Obj::Lead, "ConvertedContactId"), Val::Id(contacts[0])),
+                (idx(Obj::Lead, "ConvertedAccountId"), Val::Id(gone)),
+            ],
+        );
+        for who in [lead, contacts[0], contacts[1], missing] {
+            add(
+                &mut data,
+                Obj::Task,
+                vec![
+                    (idx(Obj::Task, "WhoId"), Val::Id(who)),
+                    (idx(Obj::Task, "WhatId"), Val::Id(acct)),
+                    (idx(Obj::Task, "Subject"), Val::Str(nasty[0].into())),
+                    (idx(Obj::Task, "Status"), Val::Str("Completed".into())),
+                ],
+            );
+        }
+        data
+    }
+
+    /// The record renderer as first written (a `J` tree per record, addresses looked up by
+    /// formatted name), kept as the reference for the one that writes text directly.
+    pub(crate) fn render_reference(
+        data: &OrgData,
+        o: Obj,
+        rec: &Record,
+        paths: &[Path],
+        version: &str,
+    ) -> J {
+        let items: Vec<(&[(u16, &'static str)], &Path)> =
+            paths.iter().map(|p| (&p.hops[..], p)).collect();
+        render_level_reference(data, o, rec, &items, version)
+    }
+
+    fn render_level_reference(
+        data: &OrgData,
+        o: Obj,
+        rec: &Record,
+        items: &[(&[(u16, &'static str)], &Path)],
+        version: &str,
+    ) -> J {
+        let mut out = J::obj().with("attributes", OrgData::attributes(o, rec.id, version));
+        let mut done_rels: Vec<u16> = Vec::new();
+        for (hops, p) in items {
+            if hops.is_empty() {
+                let idx = if p.hops.is_empty() { p.field_idx } else { None }
+                    .or_else(|| o.field_idx(p.field));
+                let v = match idx {
+                    Some(i) => field_j_reference(data, o, rec, i),
+                    None => J::Null,
+                };
+                out.push(p.field, v);
+                continue;
+            }
+            let (rel_idx, rel_name) = hops[0];
+            if done_rels.contains(&rel_idx) {
+                continue;
+            }
+            done_rels.push(rel_idx);
+            let sub: Vec<(&[(u16, &'static str)], &Path)> = items
+                .iter()
+                .filter(|(h, _)| !h.is_empty() && h[0].0 == rel_idx)
+                .map(|(h, p)| (&h[1..], *p))
+                .collect();
+            let target = match rec.get(rel_idx) {
+                Val::Id(id) => data.lookup(*id),
+                _ => match data.value(o, rec, rel_idx) {
+                    Val::Id(id) => data.lookup(id),
+                    _ => None,
+                },
+            };
+            let v = match target {
+                Some((o2, r2)) => render_level_reference(data, o2, r2, &sub, version),
+                None => J::Null,
+            };
+            out.push(rel_name, v);
+        }
+        out
+    }
+
+    fn field_j_reference(data: &OrgData, o: Obj, rec: &Record, idx: u16) -> J {
+        let Some(fd) = o.fields().get(idx as usize) else {
+            return J::Null;
+        };
+        if let Kind::Address(p) = fd.kind {
+            let part = |n: &str| -> J {
+                o.field_idx(&format!("{p}{n}"))
+                    .map_or(J::Null, |i| rec.get(i).to_j())
+            };
+            let comps = [
+                ("city", part("City")),
+                ("country", part("Country")),
+                ("geocodeAccuracy", part("GeocodeAccuracy")),
+                ("latitude", part("Latitude")),
+                ("longitude", part("Longitude")),
+                ("postalCode", part("PostalCode")),
+                ("state", part("State")),
+                ("street", part("Street")),
+            ];
+            if comps.iter().all(|(_, v)| *v == J::Null) {
+                return J::Null;
+            }
+            return J::Obj(comps.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+        }
+        data.value(o, rec, idx).to_j()
+    }
+
+    /// Every field of `o`, then relationship paths (nested, repeated, polymorphic, interleaved).
+    pub(crate) fn wide_select(o: Obj) -> String {
+        let mut fields: Vec<&str> = o.fields().iter().map(|f| f.name).collect();
+        let rels: &[&str] = match o {
+            Obj::Lead => &[
+                "Owner.Name",
+                "ConvertedContact.Account.Name",
+                "ConvertedAccount.Name",
+                "Owner.Email",
+                "ConvertedContact.MailingAddress",
+                "ConvertedContact.Account.BillingAddress",
+            ],
+            Obj::Contact => &[
+                "Account.Name",
+                "Account.Owner.Name",
+                "Account.ShippingAddress",
+            ],
+            Obj::Task => &[
+                "Who.Name",
+                "What.Name",
+                "Who.Phone",
+                "Account.Name",
+                "Owner.Alias",
+            ],
+            Obj::Account => &["Owner.Name", "Parent.Name"],
+            Obj::User => &[],
+        };
+        fields.splice(2..2, rels.iter().copied());
+        format!("SELECT {} FROM {}", fields.join(", "), o.name())
+    }
+
+    #[test]
+    fn records_render_exactly_as_the_json_tree_did() {
+        let data = odd_org();
+        let mut rendered = 0;
+        for o in ALL_OBJS {
+            let q = parse(&wide_select(o), &data).unwrap();
+            let paths = q.select.clone().unwrap();
+            let plan = Plan::new(&paths);
+            for i in execute(&data, &q, true, &|_| true) {
+                let rec = &data.table(o).recs[i as usize];
+                let want = render_reference(&data, o, rec, &paths, "62.0").to_json_string();
+                let mut got = String::from("[");
+                render_into(&data, o, rec, &plan, "62.0", &mut got);
+                assert_eq!(got[1..], want, "{} {}", o.name(), rec.id);
+                assert_eq!(render(&data, o, rec, &paths, "62.0").to_json_string(), want);
+                for (f, _) in o.fields().iter().enumerate() {
+                    let mut one = String::new();
+                    data.write_field(o, rec, f as u16, &mut one);
+                    let want = field_j_reference(&data, o, rec, f as u16).to_json_string();
+                    assert_eq!(one, want);
+                    assert_eq!(data.field_j(o, rec, f as u16).to_json_string(), want);
+                }
+                rendered += 1;
+            }
+        }
+        assert!(rendered > 600);
+    }
 
     #[test]
     fn like_matching() {

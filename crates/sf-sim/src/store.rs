@@ -2,6 +2,7 @@
 //! duplicate and validation rules), rendering to JSON, and an undo log for all-or-none work.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -9,11 +10,50 @@ use serde_json::{Map, Value};
 use crate::ids::SfId;
 use crate::phone;
 use crate::schema::{ALL_OBJS, FType, FieldDef, Kind, Obj};
-use crate::value::{DAY_MS, J, Val, parse_date, parse_dt};
+use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, write_str, write_str_parts};
 
 /// Stands for the request's API version in bodies built below the HTTP layer (see
 /// [`J::replace_version`]).
 pub(crate) const VERSION_PLACEHOLDER: &str = "{version}";
+
+/// A compound address's JSON keys, in the order Salesforce sends them, and the suffixes of the
+/// component fields they come from (`MailingAddress.city` is `MailingCity`).
+const ADDRESS_KEYS: [(&str, &str); 8] = [
+    ("city", "City"),
+    ("country", "Country"),
+    ("geocodeAccuracy", "GeocodeAccuracy"),
+    ("latitude", "Latitude"),
+    ("longitude", "Longitude"),
+    ("postalCode", "PostalCode"),
+    ("state", "State"),
+    ("street", "Street"),
+];
+
+/// The component field indices of the address field `idx` of `o` (by [`ADDRESS_KEYS`]), looked
+/// up by name once per object and kept: they were looked up for every record served.
+fn address_parts(o: Obj, idx: u16) -> [Option<u16>; 8] {
+    static PARTS: OnceLock<Vec<Vec<[Option<u16>; 8]>>> = OnceLock::new();
+    let table = PARTS.get_or_init(|| {
+        let mut t = vec![Vec::new(); ALL_OBJS.len()];
+        for o in ALL_OBJS {
+            t[o.index()] =
+                o.fields()
+                    .iter()
+                    .map(|fd| match fd.kind {
+                        Kind::Address(prefix) => ADDRESS_KEYS
+                            .map(|(_, suffix)| o.field_idx(&format!("{prefix}{suffix}"))),
+                        _ => [None; 8],
+                    })
+                    .collect();
+        }
+        t
+    });
+    table
+        .get(o.index())
+        .and_then(|t| t.get(idx as usize))
+        .copied()
+        .unwrap_or([None; 8])
+}
 
 /// One stored record. System dates live in the struct; everything else is a sparse field list.
 #[derive(Clone, Debug)]
@@ -345,27 +385,53 @@ impl OrgData {
         let Some(fd) = o.fields().get(idx as usize) else {
             return J::Null;
         };
-        if let Kind::Address(p) = fd.kind {
-            let part = |n: &str| -> J {
-                o.field_idx(&format!("{p}{n}"))
-                    .map_or(J::Null, |i| rec.get(i).to_j())
-            };
-            let comps = [
-                ("city", part("City")),
-                ("country", part("Country")),
-                ("geocodeAccuracy", part("GeocodeAccuracy")),
-                ("latitude", part("Latitude")),
-                ("longitude", part("Longitude")),
-                ("postalCode", part("PostalCode")),
-                ("state", part("State")),
-                ("street", part("Street")),
-            ];
-            if comps.iter().all(|(_, v)| *v == J::Null) {
+        if let Kind::Address(_) = fd.kind {
+            let comps = address_parts(o, idx).map(|i| i.map_or(J::Null, |i| rec.get(i).to_j()));
+            if comps.iter().all(|v| *v == J::Null) {
                 return J::Null;
             }
-            return J::Obj(comps.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
+            return J::Obj(
+                ADDRESS_KEYS
+                    .iter()
+                    .zip(comps)
+                    .map(|((k, _), v)| (k.to_string(), v))
+                    .collect(),
+            );
         }
         self.value(o, rec, idx).to_j()
+    }
+
+    /// Writes [`Self::field_j`]'s JSON without building it (stored values are not cloned).
+    pub(crate) fn write_field(&self, o: Obj, rec: &Record, idx: u16, out: &mut String) {
+        let Some(fd) = o.fields().get(idx as usize) else {
+            out.push_str("null");
+            return;
+        };
+        match fd.kind {
+            Kind::Address(_) => {
+                let parts = address_parts(o, idx);
+                let val = |i: Option<u16>| i.map_or(&Val::Null, |i| rec.get(i));
+                if parts.iter().all(|&i| val(i).is_null()) {
+                    out.push_str("null");
+                    return;
+                }
+                out.push('{');
+                for (n, ((key, _), i)) in ADDRESS_KEYS.iter().zip(parts).enumerate() {
+                    if n > 0 {
+                        out.push(',');
+                    }
+                    write_str(key, out);
+                    out.push(':');
+                    val(i).write_json(out);
+                }
+                out.push('}');
+            }
+            // What `value` returns for these, borrowed instead of cloned.
+            Kind::Stored if fd.ty != FType::Boolean || !rec.get(idx).is_null() => {
+                rec.get(idx).write_json(out)
+            }
+            _ => self.value(o, rec, idx).write_json(out),
+        }
     }
 
     pub(crate) fn attributes(o: Obj, id: SfId, version: &str) -> J {
@@ -376,6 +442,23 @@ impl OrgData {
                 o.name()
             )),
         )
+    }
+
+    /// Writes [`Self::attributes`]'s JSON without building it.
+    pub(crate) fn write_attributes(o: Obj, id: SfId, version: &str, out: &mut String) {
+        out.push_str("{\"type\":");
+        write_str(o.name(), out);
+        out.push_str(",\"url\":");
+        let url = [
+            "/services/data/v",
+            version,
+            "/sobjects/",
+            o.name(),
+            "/",
+            id.as_str(),
+        ];
+        write_str_parts(&url, out);
+        out.push('}');
     }
 
     /// The full record as `GET /sobjects/{Type}/{Id}` returns it (hidden fields omitted).

@@ -58,6 +58,29 @@ impl Val {
             Val::Id(id) => J::Str(id.to_string()),
         }
     }
+
+    /// Writes the value as JSON: the same text as `self.to_j().write(out)`, without building it.
+    pub(crate) fn write_json(&self, out: &mut String) {
+        match self {
+            Val::Null => out.push_str("null"),
+            Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Val::Int(i) => write_int(*i, out),
+            Val::Num(n) => write_num(*n, out),
+            Val::Str(s) => write_str(s, out),
+            // Dates are digits and `-:T.+` only: nothing to escape.
+            Val::Dt(ms) => {
+                out.push('"');
+                write_dt(*ms, out);
+                out.push('"');
+            }
+            Val::Date(d) => {
+                out.push('"');
+                write_date(*d, out);
+                out.push('"');
+            }
+            Val::Id(id) => write_str(id.as_str(), out),
+        }
+    }
 }
 
 /// `2013-05-20T20:49:32.000+0000`
@@ -195,6 +218,8 @@ pub(crate) enum J {
     Str(String),
     Arr(Vec<J>),
     Obj(Vec<(String, J)>),
+    /// Already serialized JSON (query pages and rendered records are written straight to text).
+    Raw(String),
 }
 
 impl J {
@@ -224,6 +249,8 @@ impl J {
             J::Str(s) if s.contains("{version}") => *s = s.replace("{version}", version),
             J::Arr(a) => a.iter_mut().for_each(|v| v.replace_version(version)),
             J::Obj(m) => m.iter_mut().for_each(|(_, v)| v.replace_version(version)),
+            // The placeholder can only stand inside a JSON string; versions need no escaping.
+            J::Raw(s) if s.contains("{version}") => *s = s.replace("{version}", version),
             _ => {}
         }
     }
@@ -264,6 +291,7 @@ impl J {
                 }
                 out.push('}');
             }
+            J::Raw(s) => out.push_str(s),
         }
     }
 
@@ -283,11 +311,12 @@ impl J {
             J::Str(s) => Value::String(s.clone()),
             J::Arr(a) => Value::Array(a.iter().map(J::to_value).collect()),
             J::Obj(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), v.to_value())).collect()),
+            J::Raw(s) => serde_json::from_str(s).unwrap_or(Value::Null),
         }
     }
 }
 
-fn write_int(i: i64, out: &mut String) {
+pub(crate) fn write_int(i: i64, out: &mut String) {
     use std::fmt::Write;
     // Writing to a String cannot fail.
     let _ = write!(out, "{i}");
@@ -309,6 +338,21 @@ fn write_num(n: f64, out: &mut String) {
 pub(crate) fn write_str(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
+    push_escaped(s, out);
+    out.push('"');
+}
+
+/// Writes the concatenation of `parts` as one JSON string, without concatenating first.
+pub(crate) fn write_str_parts(parts: &[&str], out: &mut String) {
+    out.push('"');
+    for p in parts {
+        push_escaped(p, out);
+    }
+    out.push('"');
+}
+
+/// The inside of a JSON string: `s` escaped, without the quotes.
+fn push_escaped(s: &str, out: &mut String) {
     let mut run = 0;
     for (i, &b) in s.as_bytes().iter().enumerate() {
         let esc = match b {
@@ -333,7 +377,6 @@ pub(crate) fn write_str(s: &str, out: &mut String) {
         }
     }
     out.push_str(&s[run..]);
-    out.push('"');
 }
 
 #[cfg(test)]
