@@ -359,7 +359,7 @@ fn page(st: &OrgState, ctx: &Ctx, c: &Cursor, locator: &str, offset: usize) -> R
     let total = c.rows.len();
     let end = (offset + c.batch).min(total);
     let rows = &c.rows[offset.min(end)..end];
-    let plan = soql::Plan::new(c.query.select.as_deref().unwrap_or(&[]));
+    let plan = soql::Plan::new(c.query.select.as_deref().unwrap_or(&[]), &ctx.version);
     let table = st.data.table(c.query.obj);
     // Written straight to text (no JSON tree per record), in the order Salesforce sends:
     // totalSize, done, nextRecordsUrl, records.
@@ -391,7 +391,7 @@ fn page(st: &OrgState, ctx: &Ctx, c: &Cursor, locator: &str, offset: usize) -> R
         }
         let before = out.len();
         let rec = &table.recs[i as usize];
-        soql::render_into(&st.data, c.query.obj, rec, &plan, &ctx.version, &mut out);
+        soql::render_into(&st.data, c.query.obj, rec, &plan, &mut out);
         if n == 0 {
             // Room for the rest at the first record's size, with slack, so the page is not
             // copied over and over as it grows.

@@ -10,9 +10,9 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use crate::ids::SfId;
-use crate::schema::{FType, Kind, Obj};
+use crate::schema::{ALL_OBJS, FType, Kind, Obj};
 use crate::store::{ApiError, OrgData, Record};
-use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, write_str};
+use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, push_escaped, write_str};
 
 const ESC_PCT: char = '\u{E000}';
 const ESC_UND: char = '\u{E001}';
@@ -1011,9 +1011,17 @@ pub(crate) fn execute(
 }
 
 /// How a row renders: the selected fields in order, each relationship once (at its first
-/// field) with its own fields nested. It depends only on the SELECT list, so it is worked out
-/// once per page instead of for every record.
+/// field) with its own fields nested. It depends only on the SELECT list and the API version,
+/// so it is worked out once per page instead of for every record, with the keys and the
+/// `attributes` openings already escaped.
 pub(crate) struct Plan {
+    root: Level,
+    /// Per object (by [`Obj::index`]): `{"attributes":{"type":"T","url":"/services/data/vV/sobjects/T/`,
+    /// to be followed by the escaped id and `"}`.
+    attrs: Vec<String>,
+}
+
+struct Level {
     items: Vec<Item>,
 }
 
@@ -1021,30 +1029,55 @@ enum Item {
     /// `idx` is known up front for fields of the queried object; after a relationship hop the
     /// field is found by name on whatever object the record turns out to be (polymorphic Who).
     Field {
+        key: String,
         name: &'static str,
         idx: Option<u16>,
     },
     Rel {
+        key: String,
         idx: u16,
-        name: &'static str,
-        sub: Plan,
+        sub: Level,
     },
 }
 
+/// `,"name":`
+fn key(name: &str) -> String {
+    let mut k = String::from(",");
+    write_str(name, &mut k);
+    k.push(':');
+    k
+}
+
 impl Plan {
-    pub(crate) fn new(paths: &[Path]) -> Plan {
+    pub(crate) fn new(paths: &[Path], version: &str) -> Plan {
         let items: Vec<(&[(u16, &'static str)], &Path)> =
             paths.iter().map(|p| (&p.hops[..], p)).collect();
-        Self::level(&items)
+        let mut attrs = vec![String::new(); ALL_OBJS.len()];
+        for o in ALL_OBJS {
+            let a = &mut attrs[o.index()];
+            a.push_str("{\"attributes\":{\"type\":");
+            write_str(o.name(), a);
+            a.push_str(",\"url\":\"");
+            for part in ["/services/data/v", version, "/sobjects/", o.name(), "/"] {
+                push_escaped(part, a);
+            }
+        }
+        Plan {
+            root: Self::level(&items),
+            attrs,
+        }
     }
 
-    fn level(items: &[(&[(u16, &'static str)], &Path)]) -> Plan {
+    fn level(items: &[(&[(u16, &'static str)], &Path)]) -> Level {
         let mut out = Vec::new();
         let mut done_rels: Vec<u16> = Vec::new();
         for (hops, p) in items {
             let Some(&(rel_idx, rel_name)) = hops.first() else {
-                let idx = if p.hops.is_empty() { p.field_idx } else { None };
-                out.push(Item::Field { name: p.field, idx });
+                out.push(Item::Field {
+                    key: key(p.field),
+                    name: p.field,
+                    idx: if p.hops.is_empty() { p.field_idx } else { None },
+                });
                 continue;
             };
             if done_rels.contains(&rel_idx) {
@@ -1057,47 +1090,49 @@ impl Plan {
                 .map(|(h, p)| (&h[1..], *p))
                 .collect();
             out.push(Item::Rel {
+                key: key(rel_name),
                 idx: rel_idx,
-                name: rel_name,
                 sub: Self::level(&sub),
             });
         }
-        Plan { items: out }
+        Level { items: out }
     }
 }
 
 /// Render one row with the selected fields (relationship fields nest as objects with attributes).
 pub(crate) fn render(data: &OrgData, o: Obj, rec: &Record, paths: &[Path], version: &str) -> J {
     let mut out = String::new();
-    render_into(data, o, rec, &Plan::new(paths), version, &mut out);
+    render_into(data, o, rec, &Plan::new(paths, version), &mut out);
     J::Raw(out)
 }
 
 /// Writes one row's JSON to `out`, straight from the stored record.
-pub(crate) fn render_into(
+pub(crate) fn render_into(data: &OrgData, o: Obj, rec: &Record, plan: &Plan, out: &mut String) {
+    render_level(data, o, rec, &plan.root, &plan.attrs, out);
+}
+
+fn render_level(
     data: &OrgData,
     o: Obj,
     rec: &Record,
-    plan: &Plan,
-    version: &str,
+    level: &Level,
+    attrs: &[String],
     out: &mut String,
 ) {
-    out.push_str("{\"attributes\":");
-    OrgData::write_attributes(o, rec.id, version, out);
-    for item in &plan.items {
-        out.push(',');
+    out.push_str(&attrs[o.index()]);
+    push_escaped(rec.id.as_str(), out);
+    out.push_str("\"}");
+    for item in &level.items {
         match item {
-            Item::Field { name, idx } => {
-                write_str(name, out);
-                out.push(':');
+            Item::Field { key, name, idx } => {
+                out.push_str(key);
                 match idx.or_else(|| o.field_idx(name)) {
                     Some(i) => data.write_field(o, rec, i, out),
                     None => out.push_str("null"),
                 }
             }
-            Item::Rel { idx, name, sub } => {
-                write_str(name, out);
-                out.push(':');
+            Item::Rel { key, idx, sub } => {
+                out.push_str(key);
                 let target = match rec.get(*idx) {
                     Val::Id(id) => data.lookup(*id),
                     _ => match data.value(o, rec, *idx) {
@@ -1106,7 +1141,7 @@ pub(crate) fn render_into(
                     },
                 };
                 match target {
-                    Some((o2, r2)) => render_into(data, o2, r2, sub, version, out),
+                    Some((o2, r2)) => render_level(data, o2, r2, sub, attrs, out),
                     None => out.push_str("null"),
                 }
             }
@@ -1118,7 +1153,6 @@ pub(crate) fn render_into(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::schema::ALL_OBJS;
     use crate::store::ClockMode;
 
     /// Seeded Japanese records plus records with odd values: strings that need escaping, NaN
@@ -1343,12 +1377,12 @@ pub(crate) mod tests {
         for o in ALL_OBJS {
             let q = parse(&wide_select(o), &data).unwrap();
             let paths = q.select.clone().unwrap();
-            let plan = Plan::new(&paths);
+            let plan = Plan::new(&paths, "62.0");
             for i in execute(&data, &q, true, &|_| true) {
                 let rec = &data.table(o).recs[i as usize];
                 let want = render_reference(&data, o, rec, &paths, "62.0").to_json_string();
                 let mut got = String::from("[");
-                render_into(&data, o, rec, &plan, "62.0", &mut got);
+                render_into(&data, o, rec, &plan, &mut got);
                 assert_eq!(got[1..], want, "{} {}", o.name(), rec.id);
                 assert_eq!(render(&data, o, rec, &paths, "62.0").to_json_string(), want);
                 for (f, _) in o.fields().iter().enumerate() {

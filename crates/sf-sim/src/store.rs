@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::ids::SfId;
 use crate::phone;
 use crate::schema::{ALL_OBJS, FType, FieldDef, Kind, Obj};
-use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, write_str, write_str_parts};
+use crate::value::{DAY_MS, J, Val, parse_date, parse_dt, write_str};
 
 /// Stands for the request's API version in bodies built below the HTTP layer (see
 /// [`J::replace_version`]).
@@ -442,23 +442,6 @@ impl OrgData {
                 o.name()
             )),
         )
-    }
-
-    /// Writes [`Self::attributes`]'s JSON without building it.
-    pub(crate) fn write_attributes(o: Obj, id: SfId, version: &str, out: &mut String) {
-        out.push_str("{\"type\":");
-        write_str(o.name(), out);
-        out.push_str(",\"url\":");
-        let url = [
-            "/services/data/v",
-            version,
-            "/sobjects/",
-            o.name(),
-            "/",
-            id.as_str(),
-        ];
-        write_str_parts(&url, out);
-        out.push('}');
     }
 
     /// The full record as `GET /sobjects/{Type}/{Id}` returns it (hidden fields omitted).

@@ -352,9 +352,21 @@ pub(crate) fn write_str_parts(parts: &[&str], out: &mut String) {
 }
 
 /// The inside of a JSON string: `s` escaped, without the quotes.
-fn push_escaped(s: &str, out: &mut String) {
+pub(crate) fn push_escaped(s: &str, out: &mut String) {
+    let bytes = s.as_bytes();
     let mut run = 0;
-    for (i, &b) in s.as_bytes().iter().enumerate() {
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip eight clean bytes at a time; most text (names, ids, Japanese) has none to escape.
+        if let Some(word) = bytes.get(i..i + 8) {
+            let mut w = [0; 8];
+            w.copy_from_slice(word);
+            if !word_needs_escape(u64::from_le_bytes(w)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = bytes[i];
         let esc = match b {
             b'"' => "\\\"",
             b'\\' => "\\\\",
@@ -362,11 +374,15 @@ fn push_escaped(s: &str, out: &mut String) {
             b'\r' => "\\r",
             b'\t' => "\\t",
             0..=0x1f => "",
-            _ => continue,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         // `i` is at an ASCII byte, so both slices end on char boundaries.
         out.push_str(&s[run..i]);
-        run = i + 1;
+        i += 1;
+        run = i;
         if esc.is_empty() {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.push_str("\\u00");
@@ -377,6 +393,19 @@ fn push_escaped(s: &str, out: &mut String) {
         }
     }
     out.push_str(&s[run..]);
+}
+
+/// Whether any of the eight bytes of `w` is below 0x20, `"` or `\\` (the classic SWAR tests
+/// "has a byte less than n" and "has a zero byte", exact as a yes/no answer).
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w;
+    let q = w ^ (ONES * u64::from(b'"'));
+    let quote = q.wrapping_sub(ONES) & !q;
+    let b = w ^ (ONES * u64::from(b'\\'));
+    let backslash = b.wrapping_sub(ONES) & !b;
+    (below_space | quote | backslash) & HIGHS != 0
 }
 
 #[cfg(test)]
@@ -417,11 +446,16 @@ mod tests {
 
     #[test]
     fn every_ascii_byte_escapes_like_the_reference() {
+        // Every position of a word-and-a-half, so both the eight-byte skip and the tail see it.
         for b in 0u8..=0x7f {
-            let s = format!("a{}b{}", char::from(b), char::from(b));
-            let mut want = String::from("prefix:");
-            write_str_reference(&s, &mut want);
-            assert_eq!(escaped(&s), want, "byte {b:#04x}");
+            for at in 0..20 {
+                let mut s: Vec<char> = "aé株bcdefghijklmnopqr".chars().collect();
+                s[at] = char::from(b);
+                let s: String = s.into_iter().collect();
+                let mut want = String::from("prefix:");
+                write_str_reference(&s, &mut want);
+                assert_eq!(escaped(&s), want, "byte {b:#04x} at {at}");
+            }
         }
         assert_eq!(
             escaped("\u{1}\u{1f}\u{7f}"),
@@ -441,6 +475,14 @@ mod tests {
             proptest::prop_assert_eq!(&got, &want);
             let back: String = serde_json::from_str(&got["prefix:".len()..]).unwrap();
             proptest::prop_assert_eq!(back, s);
+        }
+
+        #[test]
+        fn word_test_agrees_with_bytes(w in proptest::array::uniform8(
+            proptest::prop_oneof![proptest::num::u8::ANY, 0x1eu8..0x24, 0x5bu8..0x5e]
+        )) {
+            let want = w.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+            proptest::prop_assert_eq!(word_needs_escape(u64::from_le_bytes(w)), want);
         }
 
         #[test]
