@@ -938,6 +938,37 @@ fn cmp_vals(a: &Val, b: &Val) -> Ordering {
     }
 }
 
+/// ORDER BY: the first key that differs decides; nulls go first or last as the item says.
+fn cmp_keys(order: &[OrderItem], a: &[Val], b: &[Val]) -> Ordering {
+    for ((item, x), y) in order.iter().zip(a).zip(b) {
+        let ord = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => {
+                if item.nulls_last {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (false, true) => {
+                if item.nulls_last {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, false) => {
+                let o = cmp_vals(x, y);
+                if item.desc { o.reverse() } else { o }
+            }
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    Ordering::Equal
+}
+
 /// Indices (into the object's table) of the matching rows, ordered, after OFFSET/LIMIT.
 /// `all_rows` includes deleted records (queryAll). `extra` filters further (SOSL).
 pub(crate) fn execute(
@@ -957,50 +988,24 @@ pub(crate) fn execute(
         .map(|(i, _)| i as u32)
         .collect();
     if !q.order.is_empty() {
-        let mut keyed: Vec<(Vec<Val>, u32)> = rows
-            .iter()
-            .map(|&i| {
-                let r = &table.recs[i as usize];
-                (
-                    q.order
-                        .iter()
-                        .map(|o| path_val(data, q.obj, r, &o.path).into_owned())
-                        .collect(),
-                    i,
-                )
-            })
-            .collect();
-        keyed.sort_by(|(a, _), (b, _)| {
-            for (k, item) in q.order.iter().enumerate() {
-                let (x, y) = (&a[k], &b[k]);
-                let ord = match (x.is_null(), y.is_null()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => {
-                        if item.nulls_last {
-                            Ordering::Greater
-                        } else {
-                            Ordering::Less
-                        }
-                    }
-                    (false, true) => {
-                        if item.nulls_last {
-                            Ordering::Less
-                        } else {
-                            Ordering::Greater
-                        }
-                    }
-                    (false, false) => {
-                        let o = cmp_vals(x, y);
-                        if item.desc { o.reverse() } else { o }
-                    }
-                };
-                if ord != Ordering::Equal {
-                    return ord;
-                }
-            }
-            Ordering::Equal
+        // All sort keys in one flat vector (row n's keys at n*k..n*k+k) and a stable sort of
+        // positions: no vector per row to allocate, move and free.
+        let k = q.order.len();
+        let mut keys: Vec<Val> = Vec::with_capacity(rows.len() * k);
+        for &i in &rows {
+            let r = &table.recs[i as usize];
+            keys.extend(
+                q.order
+                    .iter()
+                    .map(|o| path_val(data, q.obj, r, &o.path).into_owned()),
+            );
+        }
+        let mut order: Vec<u32> = (0..rows.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (a as usize * k, b as usize * k);
+            cmp_keys(&q.order, &keys[a..a + k], &keys[b..b + k])
         });
-        rows = keyed.into_iter().map(|(_, i)| i).collect();
+        rows = order.into_iter().map(|n| rows[n as usize]).collect();
     }
     let start = q.offset.min(rows.len());
     let mut rows = rows.split_off(start);
@@ -1337,6 +1342,67 @@ pub(crate) mod tests {
             return J::Obj(comps.into_iter().map(|(k, v)| (k.to_string(), v)).collect());
         }
         data.value(o, rec, idx).to_j()
+    }
+
+    /// The ORDER BY as first written (a key vector per row), the reference for the flat one.
+    fn execute_reference(data: &OrgData, q: &Query) -> Vec<u32> {
+        let table = data.table(q.obj);
+        let rows: Vec<u32> = table
+            .recs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.is_live())
+            .filter(|(_, r)| q.cond.as_ref().is_none_or(|c| eval(data, q.obj, r, c)))
+            .map(|(i, _)| i as u32)
+            .collect();
+        let mut keyed: Vec<(Vec<Val>, u32)> = rows
+            .iter()
+            .map(|&i| {
+                let r = &table.recs[i as usize];
+                let key = q.order.iter().map(|o| path_val(data, q.obj, r, &o.path));
+                (key.map(Cow::into_owned).collect(), i)
+            })
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            for (k, item) in q.order.iter().enumerate() {
+                let (x, y) = (&a[k], &b[k]);
+                let ord = match (x.is_null(), y.is_null()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) if item.nulls_last => Ordering::Greater,
+                    (true, false) => Ordering::Less,
+                    (false, true) if item.nulls_last => Ordering::Less,
+                    (false, true) => Ordering::Greater,
+                    (false, false) if item.desc => cmp_vals(x, y).reverse(),
+                    (false, false) => cmp_vals(x, y),
+                };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+        let rows: Vec<u32> = keyed.into_iter().map(|(_, i)| i).collect();
+        let rows = &rows[q.offset.min(rows.len())..];
+        rows[..q.limit.unwrap_or(usize::MAX).min(rows.len())].to_vec()
+    }
+
+    #[test]
+    fn order_by_sorts_as_before() {
+        let data = odd_org();
+        for soql in [
+            "SELECT Id FROM Lead ORDER BY SystemModstamp, Id",
+            "SELECT Id FROM Lead WHERE Phone != null ORDER BY Company DESC, LastName NULLS LAST",
+            "SELECT Id FROM Contact ORDER BY Account.Name NULLS LAST, FirstName DESC NULLS FIRST",
+            "SELECT Id FROM Contact ORDER BY MailingCity, LastActivityDate DESC, CreatedDate",
+            "SELECT Id FROM Task ORDER BY Who.Name, Status LIMIT 50 OFFSET 3",
+            "SELECT Id FROM Account ORDER BY Name DESC OFFSET 2000",
+            "SELECT Id FROM User ORDER BY IsActive, Email LIMIT 5",
+            "SELECT Id FROM Lead ORDER BY IsConverted DESC, Latitude, Name",
+        ] {
+            let q = parse(soql, &data).unwrap();
+            let got = execute(&data, &q, false, &|_| true);
+            assert_eq!(got, execute_reference(&data, &q), "{soql}");
+        }
     }
 
     /// Every field of `o`, then relationship paths (nested, repeated, polymorphic, interleaved).
