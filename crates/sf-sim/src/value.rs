@@ -575,6 +575,22 @@ mod tests {
     }
 
     #[test]
+    fn raw_json_is_embedded_verbatim() {
+        let raw = J::Raw(r#"{"z":[1,{"url":"/v{version}/x"}],"a":"\u00e9"}"#.into());
+        let mut j = J::obj().with("records", J::Arr(vec![raw.clone(), J::Null]));
+        assert_eq!(
+            j.to_json_string(),
+            r#"{"records":[{"z":[1,{"url":"/v{version}/x"}],"a":"\u00e9"},null]}"#
+        );
+        assert_eq!(
+            raw.to_value(),
+            serde_json::json!({"z": [1, {"url": "/v{version}/x"}], "a": "é"})
+        );
+        j.replace_version("62.0");
+        assert!(j.to_json_string().contains(r#""/v62.0/x""#));
+    }
+
+    #[test]
     fn json_keeps_order_and_escapes() {
         let j = J::obj().with("b", J::Int(1)).with("a", J::s("x\"y\n"));
         assert_eq!(j.to_json_string(), r#"{"b":1,"a":"x\"y\n"}"#);

@@ -334,7 +334,9 @@ async fn composite_references_halts_and_rollback() {
         {"method":"POST","url":format!("/services/data/v{V}/sobjects/Account"),"referenceId":"acc","body":{"Name":"株式会社コンポジット"}},
         {"method":"POST","url":format!("/services/data/v{V}/sobjects/Contact"),"referenceId":"con","body":{"LastName":"山田","AccountId":"@{acc.id}"}},
         {"method":"GET","url":format!("/services/data/v{V}/query?q=SELECT+Id+FROM+Account+WHERE+Name='nothing'"),"referenceId":"q"},
-        {"method":"POST","url":format!("/services/data/v{V}/sobjects/Task"),"referenceId":"t","body":{"Subject":"x","WhatId":"@{q.records[0].Id}"}}
+        {"method":"POST","url":format!("/services/data/v{V}/sobjects/Task"),"referenceId":"t","body":{"Subject":"x","WhatId":"@{q.records[0].Id}"}},
+        {"method":"GET","url":format!("/services/data/v{V}/query?q=SELECT+Id,Account.Name+FROM+Contact+WHERE+Id='@{{con.id}}'"),"referenceId":"cq"},
+        {"method":"POST","url":format!("/services/data/v{V}/sobjects/Task"),"referenceId":"t2","body":{"Subject":"y","WhoId":"@{cq.records[0].Id}"}}
     ]});
     let r = e.req("POST", "composite", Some(body), &[]).await;
     assert_eq!(r.status, 200);
@@ -362,6 +364,17 @@ async fn composite_references_halts_and_rollback() {
             .unwrap()
             .starts_with("Invalid reference specified. No value for q.records[0].Id found in q.")
     );
+    // A query page inside composite: embedded as is, and its records can be referenced.
+    assert_eq!(
+        rs[4]["body"]["records"][0]["Account"]["Name"],
+        "株式会社コンポジット"
+    );
+    assert_eq!(rs[5]["httpStatusCode"], 201, "{}", rs[5]);
+    let task = e
+        .org
+        .get("Task", rs[5]["body"]["id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(task["WhoId"], rs[1]["body"]["id"]);
     assert_eq!(e.org.api_requests_used(), 1);
 
     // allOrNone: a failure rolls back the earlier subrequests.
