@@ -16,6 +16,7 @@
 //! - a queue item is never deleted: done, dead and held items stay visible;
 //! - rule-bearing times (leases, due dates, lock expiry) come from the caller's `now`.
 
+mod checkpoint;
 mod convert;
 mod credentials;
 mod crypto;
@@ -30,6 +31,7 @@ mod sql;
 mod store;
 mod tenants;
 
+pub use checkpoint::Checkpoints;
 pub use crypto::{KeyError, Keyring};
 pub use customers::{CustomerEdit, CustomerFilter};
 pub use misc::AuditEntry;

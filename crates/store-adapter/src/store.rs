@@ -1,5 +1,6 @@
 //! The `Store`: one connection pool and the keyring, implementing every storage port.
 
+use crate::checkpoint::{Checkpointer, Checkpoints};
 use crate::crypto::Keyring;
 use crate::error::db_err;
 use crate::migration::Migrator;
@@ -28,6 +29,8 @@ pub enum Backend {
 pub struct Store {
     pub(crate) db: DatabaseConnection,
     pub(crate) keys: Arc<Keyring>,
+    /// SQLite files: the background WAL checkpointer (see `checkpoint.rs`).
+    checkpointer: Option<Arc<Checkpointer>>,
 }
 
 impl fmt::Debug for Store {
@@ -39,12 +42,19 @@ impl fmt::Debug for Store {
     }
 }
 
+fn in_memory(sqlite_url: &str) -> bool {
+    sqlite_url.contains(":memory:") || sqlite_url.contains("mode=memory")
+}
+
 /// Connection-level settings for SQLite: WAL so readers never block the writer,
 /// `synchronous=NORMAL` (durable across process crashes; WAL makes it safe against
 /// corruption), a busy timeout so writers queue instead of failing, and foreign keys on.
-fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
+///
+/// `connections` is the pool's size for a file (an in-memory database has one), and
+/// `cache_kib` each connection's page cache.
+fn sqlite_options(opts: &mut ConnectOptions, url: &str, connections: u32, cache_kib: u32) {
     use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-    let memory = url.contains(":memory:") || url.contains("mode=memory");
+    let memory = in_memory(url);
     if memory {
         // Each connection to a plain in-memory database is its own database: keep exactly
         // one, forever.
@@ -57,7 +67,7 @@ fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
         // More only added writers that busy-wait on SQLite's lock (intake: p99 37 ms with
         // four, 20 ms with two, and more events/s) and a page cache and allocator arena per
         // connection (the 1M import's peak RSS: -70 MiB).
-        opts.max_connections(2);
+        opts.max_connections(connections);
     }
     opts.map_sqlx_sqlite_opts(move |o| {
         let o = o
@@ -72,12 +82,12 @@ fn sqlite_options(opts: &mut ConnectOptions, url: &str) {
             // 8 MiB of page cache per connection (of 2); the OS caches the file too. With
             // 64 MiB a 1M-record import used 3 of 31 CPU-s less but peaked 45 MiB higher:
             // the index pages a commit dirties are written to the WAL whatever the cache.
-            .pragma("cache_size", "-8192")
-            // A commit of an import page dirties a few thousand index pages; checkpointing
-            // at SQLite's default (every 1,000 WAL pages) copied and fsynced them back after
-            // almost every commit. Every 16,384 pages (64 MiB) a checkpoint copies each page
-            // once for many commits; the WAL is truncated back to 64 MiB afterwards.
-            .pragma("wal_autocheckpoint", "16384")
+            .pragma("cache_size", format!("-{cache_kib}"))
+            // Checkpoints run in the background (`checkpoint.rs`); a commit checkpoints
+            // itself only when the WAL has grown past 65,536 pages (256 MiB) all the same.
+            // SQLite's default of 1,000 pages had copied and fsynced after almost every
+            // commit of an import. The WAL is truncated back to 64 MiB after a checkpoint.
+            .pragma("wal_autocheckpoint", "65536")
             .pragma("journal_size_limit", "67108864");
         if memory {
             o
@@ -96,8 +106,9 @@ impl Store {
         let mut opts = ConnectOptions::new(url.to_owned());
         opts.sqlx_logging(false)
             .acquire_timeout(Duration::from_secs(30));
-        if url.starts_with("sqlite:") {
-            sqlite_options(&mut opts, url);
+        let sqlite = url.starts_with("sqlite:");
+        if sqlite {
+            sqlite_options(&mut opts, url, 2, 8192);
         } else {
             opts.max_connections(16).min_connections(1);
         }
@@ -105,7 +116,21 @@ impl Store {
             tracing::error!(error = %e, "cannot connect to the database");
             StoreError::Unavailable("cannot connect to the database".to_owned())
         })?;
-        Ok(Self::from_connection(db, keys))
+        let mut store = Self::from_connection(db, keys);
+        if sqlite && !in_memory(url) {
+            // One more connection, with a small page cache: a checkpoint copies frames
+            // through its own buffer.
+            let mut opts = ConnectOptions::new(url.to_owned());
+            opts.sqlx_logging(false)
+                .acquire_timeout(Duration::from_secs(30));
+            sqlite_options(&mut opts, url, 1, 256);
+            let conn = Database::connect(opts).await.map_err(|e| {
+                tracing::error!(error = %e, "cannot connect to the database");
+                StoreError::Unavailable("cannot connect to the database".to_owned())
+            })?;
+            store.checkpointer = Some(Arc::new(Checkpointer::start(conn)));
+        }
+        Ok(store)
     }
 
     /// Creates a fresh PostgreSQL database `name` (letters, digits, `_`) on the server of
@@ -137,7 +162,13 @@ impl Store {
         Self {
             db,
             keys: Arc::new(keys),
+            checkpointer: None,
         }
+    }
+
+    /// What the background WAL checkpointer has done (SQLite files only; `None` otherwise).
+    pub fn checkpoints(&self) -> Option<tokio::sync::watch::Receiver<Checkpoints>> {
+        self.checkpointer.as_ref().map(|c| c.progress())
     }
 
     /// Applies pending migrations; a no-op when the schema is current.

@@ -1767,6 +1767,36 @@ async fn sqlite_file_uses_wal_normal_sync_and_foreign_keys() {
     db.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let db = common::sqlite().await;
+    let s = &db.store;
+    let mut progress = s.checkpoints().expect("a SQLite file has a checkpointer");
+    let t = tenant(s, "acme").await;
+    // A few hundred pages in the WAL: far below the threshold at which a commit would
+    // checkpoint by itself.
+    s.apply_changes(
+        &t,
+        CustomerChanges {
+            creates: (0..2_000).map(|n| new_customer(n, Some(lead(n)))).collect(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let done = *tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        progress.wait_for(|c| c.frames > 0),
+    )
+    .await
+    .expect("a background checkpoint within 30 s")
+    .unwrap();
+    assert!(done.runs >= 1, "{done:?}");
+    assert_eq!(done.failures, 0);
+    assert_eq!(s.customer_count(&t).await.unwrap(), 2_000);
+    db.finish().await;
+}
+
 #[tokio::test]
 async fn sqlite_in_memory_database_migrates_and_works() {
     let s = Store::connect("sqlite::memory:", common::keyring())
@@ -1774,6 +1804,7 @@ async fn sqlite_in_memory_database_migrates_and_works() {
         .unwrap();
     s.migrate().await.unwrap();
     s.migrate().await.unwrap();
+    assert!(s.checkpoints().is_none(), "no WAL in memory");
     let t = tenant(&s, "mem").await;
     accept(&s, &t, &event("c1", EventKind::CallEnded, "03-1234-5678")).await;
     assert_eq!(s.customer_count(&t).await.unwrap(), 1);
