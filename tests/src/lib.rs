@@ -22,7 +22,7 @@ use event_ingest::worker::{Worker, WorkerConfig};
 use event_ingest::{IntakeState, TenantSecrets, webhook_router};
 use secrecy::SecretString;
 use sf_adapter::{SalesforceClient, SfConfig};
-use sf_sim::{Org, OrgSpec, SfSim, SimUser};
+use sf_sim::{Org, OrgSpec, SfSim};
 use std::sync::Arc;
 use std::time::Duration;
 use store_adapter::{Keyring, Store};
@@ -102,14 +102,7 @@ impl World {
         install_crypto();
         let store = fresh_store(db).await?;
         let sim = SfSim::start().await.unwrap();
-        let org = sim.add_org(OrgSpec {
-            name: "株式会社サンプル".into(),
-            users: vec![
-                SimUser::new("admin@sample.example.jp", "太郎", "管理"),
-                SimUser::new("Ichiro.Eigyo@example.jp", "一郎", "営業"),
-            ],
-            ..Default::default()
-        });
+        let org = sim.add_org(OrgSpec::sample());
         let t = TenantId::parse("acme").unwrap();
         store
             .create_tenant(&t, "Acme 株式会社", Utc::now())

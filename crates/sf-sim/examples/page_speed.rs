@@ -11,7 +11,7 @@
 use std::error::Error;
 use std::time::Instant;
 
-use sf_sim::{OrgSpec, SfSim, SimOptions, SimUser};
+use sf_sim::{OrgSpec, SfSim, SimOptions};
 use sha2::{Digest, Sha256};
 
 /// The import's field lists and filters (`sf-adapter` `record_soql` for an initial import).
@@ -111,14 +111,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let records: usize = arg("--records").map_or(Ok(200_000), |s| s.parse())?;
     let rounds: usize = arg("--rounds").map_or(Ok(3), |s| s.parse())?;
     let sim = SfSim::start_with(SimOptions::default()).await?;
-    let org = sim.add_org(OrgSpec {
-        name: "株式会社サンプル".into(),
-        users: vec![
-            SimUser::new("admin@sample.example.jp", "太郎", "管理"),
-            SimUser::new("Ichiro.Eigyo@example.jp", "一郎", "営業"),
-        ],
-        ..Default::default()
-    });
+    let org = sim.add_org(OrgSpec::sample());
     org.set_daily_api_limit(1_000_000_000);
     let now = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z")?.to_utc();
     org.set_time(now);

@@ -143,6 +143,21 @@ impl Default for OrgSpec {
     }
 }
 
+impl OrgSpec {
+    /// The Japanese sample org of the tests, benchmarks and examples: 株式会社サンプル, whose
+    /// admin (管理 太郎, who connects) and one sales user (営業 一郎) are its Users.
+    pub fn sample() -> Self {
+        OrgSpec {
+            name: "株式会社サンプル".into(),
+            users: vec![
+                SimUser::new("admin@sample.example.jp", "太郎", "管理"),
+                SimUser::new("Ichiro.Eigyo@example.jp", "一郎", "営業"),
+            ],
+            ..Default::default()
+        }
+    }
+}
+
 /// A Salesforce user of an org.
 #[derive(Clone, Debug)]
 pub struct SimUser {

@@ -25,7 +25,7 @@ use domain::{
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sf_adapter::{SalesforceClient, SfConfig};
-use sf_sim::{OrgSpec, SfSim, SimOptions, SimUser};
+use sf_sim::{OrgSpec, SfSim, SimOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
@@ -81,14 +81,7 @@ pub(crate) async fn sim_host(args: &[String]) -> anyhow::Result<()> {
     let records: usize = arg("--records").context("--records")?.parse()?;
     let seed: u64 = arg("--seed").unwrap_or_else(|| "7".into()).parse()?;
     let sim = SfSim::start_with(SimOptions::default()).await?;
-    let org = sim.add_org(OrgSpec {
-        name: "株式会社サンプル".into(),
-        users: vec![
-            SimUser::new("admin@sample.example.jp", "太郎", "管理"),
-            SimUser::new("Ichiro.Eigyo@example.jp", "一郎", "営業"),
-        ],
-        ..Default::default()
-    });
+    let org = sim.add_org(OrgSpec::sample());
     org.set_daily_api_limit(1_000_000_000);
     let began = Instant::now();
     let summary = org.seed_japanese(records, seed);
