@@ -1,4 +1,5 @@
-//! The `Store`: one connection pool and the keyring, implementing every storage port.
+//! The `Store`: one connection pool and the keyring, implementing every storage port (and on
+//! a SQLite file, the background WAL checkpointer of `checkpoint.rs`).
 
 use crate::checkpoint::{Checkpointer, Checkpoints};
 use crate::crypto::Keyring;
@@ -40,6 +41,13 @@ impl fmt::Debug for Store {
             .field("keys", &self.keys)
             .finish()
     }
+}
+
+async fn open(opts: ConnectOptions) -> Result<DatabaseConnection, StoreError> {
+    Database::connect(opts).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot connect to the database");
+        StoreError::Unavailable("cannot connect to the database".to_owned())
+    })
 }
 
 fn in_memory(sqlite_url: &str) -> bool {
@@ -112,11 +120,7 @@ impl Store {
         } else {
             opts.max_connections(16).min_connections(1);
         }
-        let db = Database::connect(opts).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot connect to the database");
-            StoreError::Unavailable("cannot connect to the database".to_owned())
-        })?;
-        let mut store = Self::from_connection(db, keys);
+        let mut store = Self::from_connection(open(opts).await?, keys);
         if sqlite && !in_memory(url) {
             // One more connection, with a small page cache: a checkpoint copies frames
             // through its own buffer.
@@ -124,11 +128,7 @@ impl Store {
             opts.sqlx_logging(false)
                 .acquire_timeout(Duration::from_secs(30));
             sqlite_options(&mut opts, url, 1, 256);
-            let conn = Database::connect(opts).await.map_err(|e| {
-                tracing::error!(error = %e, "cannot connect to the database");
-                StoreError::Unavailable("cannot connect to the database".to_owned())
-            })?;
-            store.checkpointer = Some(Arc::new(Checkpointer::start(conn)));
+            store.checkpointer = Some(Arc::new(Checkpointer::start(open(opts).await?)));
         }
         Ok(store)
     }
