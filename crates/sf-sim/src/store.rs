@@ -380,28 +380,15 @@ impl OrgData {
         }
     }
 
-    /// A field as JSON (compound address objects included).
+    /// A field as JSON (compound address objects included): [`Self::write_field`]'s text.
     pub(crate) fn field_j(&self, o: Obj, rec: &Record, idx: u16) -> J {
-        let Some(fd) = o.fields().get(idx as usize) else {
-            return J::Null;
-        };
-        if let Kind::Address(_) = fd.kind {
-            let comps = address_parts(o, idx).map(|i| i.map_or(J::Null, |i| rec.get(i).to_j()));
-            if comps.iter().all(|v| *v == J::Null) {
-                return J::Null;
-            }
-            return J::Obj(
-                ADDRESS_KEYS
-                    .iter()
-                    .zip(comps)
-                    .map(|((k, _), v)| (k.to_string(), v))
-                    .collect(),
-            );
-        }
-        self.value(o, rec, idx).to_j()
+        let mut out = String::new();
+        self.write_field(o, rec, idx, &mut out);
+        J::Raw(out)
     }
 
-    /// Writes [`Self::field_j`]'s JSON without building it (stored values are not cloned).
+    /// Writes a field's JSON (compound address objects included) straight from the stored
+    /// record, without cloning its values.
     pub(crate) fn write_field(&self, o: Obj, rec: &Record, idx: u16, out: &mut String) {
         let Some(fd) = o.fields().get(idx as usize) else {
             out.push_str("null");

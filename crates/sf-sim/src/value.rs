@@ -46,6 +46,8 @@ impl Val {
         }
     }
 
+    /// The value as a `J` tree: the reference the tests hold [`Self::write_json`] to.
+    #[cfg(test)]
     pub(crate) fn to_j(&self) -> J {
         match self {
             Val::Null => J::Null,
