@@ -1105,9 +1105,9 @@ impl Plan {
 }
 
 /// Render one row with the selected fields (relationship fields nest as objects with attributes).
-pub(crate) fn render(data: &OrgData, o: Obj, rec: &Record, paths: &[Path], version: &str) -> J {
+pub(crate) fn render(data: &OrgData, o: Obj, rec: &Record, plan: &Plan) -> J {
     let mut out = String::new();
-    render_into(data, o, rec, &Plan::new(paths, version), &mut out);
+    render_into(data, o, rec, plan, &mut out);
     J::Raw(out)
 }
 
@@ -1450,7 +1450,10 @@ pub(crate) mod tests {
                 let mut got = String::from("[");
                 render_into(&data, o, rec, &plan, &mut got);
                 assert_eq!(got[1..], want, "{} {}", o.name(), rec.id);
-                assert_eq!(render(&data, o, rec, &paths, "62.0").to_json_string(), want);
+                assert_eq!(
+                    render(&data, o, rec, &Plan::new(&paths, "62.0")).to_json_string(),
+                    want
+                );
                 for (f, _) in o.fields().iter().enumerate() {
                     let mut one = String::new();
                     data.write_field(o, rec, f as u16, &mut one);

@@ -273,13 +273,13 @@ pub(crate) fn search(data: &OrgData, q: &str, version: &str) -> Result<Vec<J>, A
             }
         };
         let rows = soql::execute(data, &q, false, &matches);
-        let paths = q.select.clone().unwrap_or_default();
+        let plan = soql::Plan::new(q.select.as_deref().unwrap_or(&[]), version);
         for i in rows {
             if out.len() >= cap {
                 break;
             }
             let r = &data.table(o).recs[i as usize];
-            out.push(soql::render(data, o, r, &paths, version));
+            out.push(soql::render(data, o, r, &plan));
         }
     }
     Ok(out)
